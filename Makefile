@@ -1,0 +1,58 @@
+# BatchStudio: `make run` serves the app with a worker; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint typecheck bench setup clean help
+
+help:
+	@echo "make run    - install, migrate, load the catalog and serve on http://127.0.0.1:8000"
+	@echo "make test   - install test needs (chromium included) and run the whole suite"
+	@echo "make lint / typecheck / bench"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@ $(VENV)/.installed-run
+
+setup: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --no-input -v 0
+	$(BIN)/python manage.py catalog_sync
+	$(BIN)/python manage.py collectstatic --no-input -v 0
+	$(BIN)/python manage.py ensure_admin
+
+run: setup
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runstack
+
+# System packages the tests drive: Debian's chromium for Playwright.
+test-system:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing chromium (Debian) for the browser tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed-test test-system
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy apps worker cli
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var

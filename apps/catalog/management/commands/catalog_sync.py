@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from apps.catalog.services import catalog_sync
+
+
+class Command(BaseCommand):
+    help = "Create or update the ML Apps, built-in models and platform datasets (idempotent)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        counts = catalog_sync()
+        self.stdout.write(
+            f"Catalog ready: {counts['ml_apps']} ML Apps, {counts['models']} built-in models, "
+            f"{counts['datasets']} platform datasets."
+        )

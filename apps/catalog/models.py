@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Visibility(models.TextChoices):
+    PLATFORM = "platform", "Platform"
+    ORGANIZATION = "organization", "Organization"
+    PRIVATE = "private", "Private"
+
+
+class MLApp(models.Model):
+    """A task type. Rows are synced from apps.catalog.mlapps (the code is the source)."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    input_kind = models.CharField(max_length=16)  # "text" or "audio"
+    results_filename = models.CharField(max_length=200)  # may contain {dataset}
+    results_format = models.CharField(max_length=200)
+    settings_schema = models.JSONField(default=list)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = "ML App"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def results_name_for(self, dataset_name: str) -> str:
+        return self.results_filename.format(dataset=dataset_name)
+
+
+class SourceType(models.TextChoices):
+    BUILTIN = "builtin", "Built-in"
+    HUGGINGFACE = "huggingface", "Hugging Face checkpoint"
+    SPACY = "spacy", "spaCy pipeline"
+    CTRANSLATE2 = "ctranslate2", "CTranslate2 Whisper"
+
+
+class _Owned(models.Model):
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def tier_for(self, user_id: int | None) -> str:
+        """mine / organization / platform, as the dropdown groups them."""
+        if self.visibility == Visibility.PLATFORM:
+            return "platform"
+        if self.owner_id == user_id:
+            return "mine"
+        return "organization"
+
+
+class MLModel(_Owned):
+    name = models.CharField(max_length=150)
+    ml_app = models.ForeignKey(MLApp, on_delete=models.PROTECT, related_name="models")
+    source_type = models.CharField(max_length=16, choices=SourceType.choices)
+    # "builtin:<key>" for shipped models, else a folder relative to the storage root.
+    source = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256_manifest = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(visibility="platform"),
+                name="platform_model_name_unique",
+            ),
+            models.UniqueConstraint(fields=["owner", "name"], name="model_name_unique_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dataset(_Owned):
+    name = models.CharField(max_length=150)
+    ml_apps = models.ManyToManyField(MLApp, related_name="datasets")
+    # Folder relative to the storage root (datasets/<id>/ for uploaded and platform data).
+    folder = models.CharField(max_length=500)
+    default_path = models.CharField(max_length=500, blank=True)
+    data_format = models.CharField(max_length=32, blank=True)
+    sample_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(visibility="platform"),
+                name="platform_dataset_name_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], name="dataset_name_unique_per_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

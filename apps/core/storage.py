@@ -1,0 +1,54 @@
+"""The one way to turn a user-given path into a filesystem path.
+
+Every path a user gives (a dataset's relative path, a folder to register) is resolved
+here and must stay inside its root: no `..`, no absolute paths, no NUL bytes, no symlinks
+that lead out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+
+MAX_PATH_LENGTH = 1024
+
+
+class UnsafePathError(ValueError):
+    """A user-given path that would leave its root; the message is shown to the user."""
+
+
+def storage_root() -> Path:
+    root = Path(settings.STORAGE_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Resolve `relative` under `root`, refusing anything that escapes it."""
+    if relative is None:
+        relative = ""
+    if len(relative) > MAX_PATH_LENGTH:
+        raise UnsafePathError(f"The path is longer than {MAX_PATH_LENGTH} characters.")
+    if "\x00" in relative:
+        raise UnsafePathError("The path contains a NUL byte.")
+    text = relative.strip().replace("\\", "/")
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or text.startswith("~"):
+        raise UnsafePathError("Give a path relative to the dataset, not an absolute path.")
+    if ".." in pure.parts:
+        raise UnsafePathError("The path may not contain '..'.")
+    root = root.resolve()
+    candidate = (root / pure).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise UnsafePathError("The path leads outside its folder (through a link).")
+    return candidate
+
+
+def storage_path(relative: str) -> Path:
+    return safe_join(storage_root(), relative)
+
+
+def display_path(relative: str) -> str:
+    """The absolute path as users see it on the NFS mount."""
+    return str(PurePosixPath(settings.NFS_DISPLAY_ROOT) / relative)

@@ -1,0 +1,184 @@
+"""Writes to jobs: create, quit, delete. Every status change is a conditional UPDATE."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.catalog.models import Dataset, MLApp, MLModel
+from apps.catalog.selectors import datasets_visible_to, models_visible_to
+from apps.catalog.settings_schema import settings_validate
+from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
+from apps.projects.models import Project
+from worker.readers import DatasetReadError, count_samples
+
+logger = logging.getLogger(__name__)
+
+
+def job_input_check(*, dataset: Dataset, relative_path: str) -> int:
+    """Resolve a path inside a dataset and count its samples; ValidationError otherwise."""
+    try:
+        path = safe_join(storage_root() / dataset.folder, relative_path)
+    except UnsafePathError as exc:
+        raise ValidationError({"dataset_path": str(exc)}) from exc
+    if not path.exists():
+        raise ValidationError(
+            {"dataset_path": f"'{relative_path}' does not exist in the dataset '{dataset.name}'."}
+        )
+    try:
+        return count_samples(path).count
+    except DatasetReadError as exc:
+        message = str(exc).replace(str(path), relative_path or dataset.name)
+        raise ValidationError({"dataset_path": message}) from exc
+
+
+def job_validate(
+    *,
+    user: Any,
+    project: Project,
+    name: str,
+    ml_app: MLApp | None,
+    model: MLModel | None,
+    dataset: Dataset | None,
+    dataset_path: str,
+    settings: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Check everything the server must not trust from a form or a client; return settings."""
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = ["Give the job a name."]
+    elif Job.objects.filter(project=project, name=name).exists():
+        errors["name"] = [f"A job named '{name}' already exists in this project."]
+    if ml_app is None:
+        errors["ml_app"] = ["Choose an ML App."]
+    if model is None or not models_visible_to(user).filter(pk=model.pk).exists():
+        errors["model"] = ["Choose a model you may use."]
+    elif ml_app is not None and model.ml_app_id != ml_app.pk:
+        errors["model"] = [f"The model '{model.name}' is for {model.ml_app.name}, not {ml_app.name}."]
+    if dataset is None or not datasets_visible_to(user).filter(pk=dataset.pk).exists():
+        errors["dataset"] = ["Choose a dataset you may use."]
+    elif ml_app is not None and not dataset.ml_apps.filter(pk=ml_app.pk).exists():
+        errors["dataset"] = [f"The dataset '{dataset.name}' does not serve {ml_app.name}."]
+    cleaned: dict[str, Any] = {}
+    if ml_app is not None:
+        try:
+            cleaned = settings_validate(ml_app.settings_schema, settings)
+        except ValidationError as exc:
+            errors["settings"] = [f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items()]
+    if dataset is not None and "dataset" not in errors:
+        try:
+            job_input_check(dataset=dataset, relative_path=dataset_path)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def job_create(
+    *,
+    user: Any,
+    project: Project,
+    name: str,
+    ml_app: MLApp | None,
+    model: MLModel | None,
+    dataset: Dataset | None,
+    dataset_path: str = "",
+    settings: dict[str, Any] | None = None,
+) -> Job:
+    cleaned = job_validate(
+        user=user,
+        project=project,
+        name=name,
+        ml_app=ml_app,
+        model=model,
+        dataset=dataset,
+        dataset_path=dataset_path,
+        settings=settings,
+    )
+    assert ml_app is not None and model is not None and dataset is not None
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                project=project,
+                owner=user,
+                name=name.strip(),
+                ml_app=ml_app,
+                model=model,
+                model_name=model.name,
+                dataset=dataset,
+                dataset_name=dataset.name,
+                dataset_path=dataset_path.strip(),
+                settings=cleaned,
+                results_filename=ml_app.results_name_for(dataset.name),
+            )
+    except IntegrityError as exc:  # a concurrent create with the same name won the race
+        raise ValidationError(
+            {"name": [f"A job named '{name.strip()}' already exists in this project."]}
+        ) from exc
+    transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    return job
+
+
+def job_enqueue(*, job_id: int) -> None:
+    """Hand the job to the workers; if the broker is unreachable, say so on the job."""
+    from kombu.exceptions import OperationalError
+
+    from worker.tasks import job_plan
+
+    try:
+        job_plan.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2})
+    except OperationalError:
+        logger.exception("could not queue job %s", job_id)
+        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error_message="Could not reach the job queue (Redis). Check that Redis and a "
+            "worker are running, then create the job again.",
+        )
+
+
+def job_quit(*, job: Job) -> Job:
+    """QUEUED → STOPPED at once; RUNNING → STOPPING, and the shards stop within a second."""
+    from worker import engine
+    from worker.celery import app
+
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.STOPPED, finished_at=now
+    ):
+        job.refresh_from_db()
+        return job
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.STOPPING)
+        pending = list(
+            JobShard.objects.filter(job=job, status=ShardStatus.PENDING).values_list(
+                "task_id", flat=True
+            )
+        )
+        JobShard.objects.filter(job=job, status=ShardStatus.PENDING).update(
+            status=ShardStatus.CANCELLED, finished_at=now
+        )
+    if pending:
+        # Queued shards would exit on their own; revoking saves them the round trip.
+        app.control.revoke([t for t in pending if t])
+    engine.job_maybe_finalize(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def job_delete(*, job: Job) -> None:
+    """Quit if needed, then remove the job, its results folder and its export history."""
+    if job.is_active:
+        job_quit(job=job)
+    folder = storage_root() / job.results_dir
+    job.delete()
+    shutil.rmtree(folder, ignore_errors=True)

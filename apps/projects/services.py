@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from apps.accounts.services import membership_ensure
+from apps.projects.models import Project
+
+
+def project_create(*, owner: Any, name: str, description: str = "") -> Project:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give the project a name."]})
+    if Project.objects.filter(owner=owner, name=name).exists():
+        raise ValidationError({"name": [f"You already have a project named '{name}'."]})
+    membership = membership_ensure(owner)
+    try:
+        with transaction.atomic():
+            return Project.objects.create(
+                owner=owner,
+                organization=membership.organization,
+                name=name,
+                description=description.strip(),
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"name": [f"You already have a project named '{name}'."]}) from exc
+
+
+def project_delete(*, project: Project) -> None:
+    """Quit the project's running jobs first, then remove it with its jobs and results."""
+    from apps.jobs.services import job_delete
+
+    for job in project.jobs.all():
+        job_delete(job=job)
+    project.delete()

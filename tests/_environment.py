@@ -1,0 +1,30 @@
+"""Loaded as a pytest plugin (`-p tests._environment`) before pytest-django sets Django up.
+
+Settings (and Celery's broker URL) are read at import time, so the temporary VAR_DIR,
+RUN_DIR and STORAGE_ROOT must be in the environment before anything imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# A short base path: the redis unix socket path must stay under 107 bytes.
+VAR = Path(tempfile.mkdtemp(prefix="bst-"))
+os.environ["VAR_DIR"] = str(VAR)
+os.environ["RUN_DIR"] = str(VAR / "run")
+os.environ["STORAGE_ROOT"] = str(VAR / "storage")
+os.environ.pop("REDIS_URL", None)
+os.environ["PLAIN_STATIC"] = "1"
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # sync Playwright beside live_server
+os.environ["SHARD_STALE_SECONDS"] = "5"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+
+def pytest_unconfigure(config: object) -> None:
+    import shutil
+
+    shutil.rmtree(VAR, ignore_errors=True)

@@ -1,0 +1,175 @@
+"""Test session: a real redis-server and real Celery worker processes, no eager mode.
+
+The environment is set by tests/_environment.py, loaded with `-p` before Django starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Path]:
+    from apps.core.redis_embedded import redis_start
+
+    proc, sock = redis_start(Path(os.environ["RUN_DIR"]))
+    yield sock
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _worker_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    host = s.get("HOST") or "localhost"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+class WorkerPool:
+    """One `celery worker` (prefork) started by the test session."""
+
+    def __init__(self, name: str, concurrency: int, log: Path) -> None:
+        self.name, self.concurrency, self.log = name, concurrency, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "DATABASE_URL": _worker_database_url(), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "worker", "worker",
+                "-Q", "inference,exports", "-n", f"{self.name}@%h",
+                "--concurrency", str(self.concurrency), "--pool", "prefork",
+                "--without-mingle", "--without-gossip", "-O", "fair", "--loglevel", "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from worker.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
+            replies = app.control.ping(timeout=0.5)
+            if any(f"{self.name}@" in key for reply in replies for key in reply):
+                return
+        raise RuntimeError(f"worker not ready in {timeout}s; see {self.log}")
+
+    def children(self) -> list[int]:
+        assert self.proc is not None
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    redis_server: Path, django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[WorkerPool]:
+    """Two worker processes (prefork, concurrency 2) on the test database."""
+    pool = WorkerPool("test", 2, Path(os.environ["RUN_DIR"]) / "worker.log")
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def catalog(transactional_db: Any) -> dict[str, int]:
+    from apps.catalog.services import catalog_sync
+
+    return catalog_sync()
+
+
+@pytest.fixture
+def live_worker(celery_worker: WorkerPool, catalog: dict[str, int]) -> WorkerPool:
+    """A test that runs real jobs: committed data (transactional_db) and a live worker."""
+    return celery_worker
+
+
+# --- personas ------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    from apps.accounts.services import user_create
+
+    return user_create(username="olivia", password=PASSWORD)
+
+
+@pytest.fixture
+def colleague(db: Any, owner: Any) -> Any:
+    from apps.accounts.services import user_create
+
+    return user_create(
+        username="colin", password=PASSWORD, organization=owner.membership.organization
+    )
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    from apps.accounts.services import user_create
+
+    return user_create(username="oscar", password=PASSWORD)
+
+
+@pytest.fixture
+def owner_client(client: Any, owner: Any) -> Any:
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider: Any) -> Any:
+    from django.test import Client
+
+    c = Client()
+    c.force_login(outsider)
+    return c
+
+
+def wait_for_job(job_id: int, statuses: tuple[str, ...] = ("COMPLETED", "FAILED", "STOPPED"),
+                 timeout: float = 120) -> Any:
+    from apps.jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.2)
+    job = Job.objects.get(pk=job_id)
+    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s: {job.error_message}")

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+
+from apps.jobs.models import Job
+from apps.projects.models import Project
+from tests.conftest import wait_for_job
+from tests.factories import make_project, sentiment_job
+
+
+def test_anonymous_visitor_is_sent_to_login(client, db):
+    response = client.get("/projects/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/projects/")
+
+
+def test_login_page_logs_in(client, owner):
+    from tests.conftest import PASSWORD
+
+    response = client.post("/accounts/login/", {"username": "olivia", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/projects/").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(client, owner):
+    response = client.post("/accounts/login/", {"username": "olivia", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_owner_creates_and_lists_projects(owner_client, owner):
+    response = owner_client.post("/projects/", {"name": "Speech", "description": ""})
+    project = Project.objects.get(name="Speech")
+    assert response["Location"] == f"/projects/{project.pk}/"
+    assert project.organization == owner.membership.organization
+    assert "Speech" in owner_client.get("/projects/").content.decode()
+
+
+def test_duplicate_project_name_is_refused(owner_client, owner):
+    make_project(owner, "Same")
+    response = owner_client.post("/projects/", {"name": "Same"})
+    assert response.status_code == 400
+    assert "already have a project named" in response.content.decode()
+
+
+def test_project_window_lists_jobs_and_new_job_button(owner_client, owner, catalog, redis_server):
+    project = make_project(owner)
+    sentiment_job(owner, project, name="job-a")
+    page = owner_client.get(f"/projects/{project.pk}/").content.decode()
+    assert "job-a" in page and "New Job" in page
+
+
+def test_delete_project_needs_post(owner_client, owner):
+    project = make_project(owner)
+    assert owner_client.get(f"/projects/{project.pk}/delete/").status_code == 405
+    assert Project.objects.filter(pk=project.pk).exists()
+
+
+@pytest.mark.worker
+def test_deleting_a_project_quits_its_running_job_first(live_worker, owner, client):
+    from apps.core.storage import storage_root
+
+    client.force_login(owner)
+    project = make_project(owner)
+    job = sentiment_job(owner, project, name="done-one")
+    wait_for_job(job.pk)
+    folder = storage_root() / "results" / str(job.pk)
+    assert folder.exists()
+    response = client.post(f"/projects/{project.pk}/delete/")
+    assert response.status_code == 302
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not folder.exists()
+
+
+def test_deleting_a_project_with_an_active_job_quits_it(owner, catalog, redis_server):
+    """No worker here: the job stays QUEUED, and delete must quit it, not leave it queued."""
+    from apps.projects.services import project_delete
+
+    project = make_project(owner)
+    job = sentiment_job(owner, project)
+    assert Job.objects.get(pk=job.pk).status == "QUEUED"
+    project_delete(project=project)
+    assert not Job.objects.filter(pk=job.pk).exists()

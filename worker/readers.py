@@ -1,0 +1,232 @@
+"""Dataset readers: turn a dataset path into a stable, ordered stream of samples.
+
+Pure Python (no Django). A path is a file or a folder:
+- a `.txt`/`.text` file: one sample a line (line N is sample N, blank lines included, so
+  indexes in the results always match line numbers in the input);
+- a `.csv`/`.tsv` file with a header: one sample a row, from the text column;
+- a `.jsonl`/`.ndjson` file: one sample a line, from the text field;
+- an audio file: one sample;
+- a folder: its files in sorted order (sub-folders included); a `.txt` file inside a folder
+  is one document, other files are read as above. Hidden files and labels files are skipped.
+
+A sample that cannot be read carries an `error` a person understands instead of a payload,
+so one bad line never stops a job.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+TEXT_LINE_EXTS = {".txt", ".text"}
+CSV_EXTS = {".csv", ".tsv"}
+JSONL_EXTS = {".jsonl", ".ndjson"}
+AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
+TEXT_FIELDS = ("text", "sentence", "document", "content", "abstract")
+SKIPPED_NAMES = {"labels.txt", "labels.tsv", "dataset.json", "readme.md", "README.md"}
+MAX_TEXT_CHARS = 1_000_000
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class DatasetReadError(Exception):
+    """The dataset path as a whole cannot be read; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    index: int
+    source: str  # file the sample came from, relative to the dataset path's root
+    location: str  # where in the input, for people: "reviews.csv row 7"
+    payload: str | None  # the text, or the absolute audio file path
+    error: str | None = None  # why the sample cannot be used (no location in it)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    count: int
+    data_format: str
+
+
+def _kind_of(path: Path, *, in_folder: bool) -> str | None:
+    ext = path.suffix.lower()
+    if ext in TEXT_LINE_EXTS:
+        return "document" if in_folder else "lines"
+    if ext in CSV_EXTS:
+        return "csv"
+    if ext in JSONL_EXTS:
+        return "jsonl"
+    if ext in AUDIO_EXTS:
+        return "audio"
+    return None
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name in SKIPPED_NAMES:
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() or _kind_of(path, in_folder=True) is None:
+                continue
+            files.append(path)
+    return files
+
+
+def _units(path: Path) -> list[tuple[Path, str]]:
+    if not path.exists():
+        raise DatasetReadError(f"The dataset path {path} does not exist.")
+    if path.is_dir():
+        units = [(p, _kind_of(p, in_folder=True) or "") for p in _folder_files(path)]
+        if not units:
+            raise DatasetReadError(
+                f"The folder {path} holds no readable files (.txt, .csv, .jsonl or audio)."
+            )
+        return units
+    kind = _kind_of(path, in_folder=False)
+    if kind is None:
+        raise DatasetReadError(
+            f"{path.name}: unsupported file type '{path.suffix or 'none'}' "
+            "(use .txt, .csv, .tsv, .jsonl or an audio file)."
+        )
+    return [(path, kind)]
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (0 if last == b"\n" else 1)
+
+
+def _count_unit(path: Path, kind: str) -> int:
+    if kind in ("document", "audio"):
+        return 1
+    if kind == "csv":
+        return max(_count_csv_rows(path), 0)
+    return _count_lines(path)
+
+
+def _count_csv_rows(path: Path) -> int:
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, dialect=_dialect(path))
+        return sum(1 for _ in reader) - 1
+
+
+def count_samples(path: Path) -> DatasetInfo:
+    units = _units(path)
+    kinds = sorted({kind for _, kind in units})
+    return DatasetInfo(
+        count=sum(_count_unit(p, k) for p, k in units),
+        data_format="+".join(kinds),
+    )
+
+
+def _decode(raw: bytes) -> tuple[str | None, str | None]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not valid UTF-8 text"
+    text = text.rstrip("\r\n")
+    if "\x00" in text:
+        return None, "contains NUL bytes (binary data, not text)"
+    if not text.strip():
+        return None, "empty text"
+    if len(text) > MAX_TEXT_CHARS:
+        return None, f"text longer than {MAX_TEXT_CHARS:,} characters"
+    return text, None
+
+
+def _dialect(path: Path) -> type[csv.Dialect]:
+    return csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+
+
+def _text_field(keys: list[str]) -> str | None:
+    lowered = {k.lower(): k for k in keys if isinstance(k, str)}
+    for name in TEXT_FIELDS:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+Payload = tuple[str | None, str | None, str]  # (payload, error, location)
+
+
+def _unit_payloads(path: Path, kind: str, rel: str) -> Iterator[Payload]:
+    """(payload, error, location) for each sample of one file, in order."""
+    if kind == "audio":
+        yield str(path), None, rel
+    elif kind == "document":
+        yield (*_decode(path.read_bytes()), rel)
+    elif kind == "lines":
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                yield (*_decode(raw), f"{rel} line {number}")
+    elif kind == "jsonl":
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                where = f"{rel} line {number}"
+                text, error = _decode(raw)
+                if error:
+                    yield None, error, where
+                    continue
+                try:
+                    obj = json.loads(text or "")
+                except json.JSONDecodeError:
+                    yield None, "not valid JSON", where
+                    continue
+                key = _text_field(list(obj)) if isinstance(obj, dict) else None
+                if key is None or not isinstance(obj.get(key), str):
+                    yield None, f"no text field ({', '.join(TEXT_FIELDS)})", where
+                    continue
+                yield (*_decode(obj[key].encode("utf-8")), where)
+    elif kind == "csv":
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            reader = csv.reader(fh, dialect=_dialect(path))
+            header = next(reader, None)
+            if header is None:
+                return
+            key = _text_field(header)
+            column = header.index(key) if key else 0
+            for number, row in enumerate(reader, start=2):
+                where = f"{rel} row {number}"
+                if column >= len(row):
+                    yield None, f"no value in column {header[column]!r}", where
+                    continue
+                try:
+                    raw = row[column].encode("utf-8")
+                except UnicodeEncodeError:
+                    yield None, "not valid UTF-8 text", where
+                    continue
+                yield (*_decode(raw), where)
+
+
+def iter_samples(path: Path, start: int = 0, end: int | None = None) -> Iterator[Sample]:
+    """Samples with global indexes in [start, end), in a stable order."""
+    units = _units(path)
+    base = path if path.is_dir() else path.parent
+    offset = 0
+    for unit_path, kind in units:
+        if end is not None and offset >= end:
+            return
+        size = _count_unit(unit_path, kind) if len(units) > 1 else None
+        if size is not None and offset + size <= start:
+            offset += size
+            continue
+        rel = unit_path.relative_to(base).as_posix()
+        skip = max(start - offset, 0)
+        stop = None if end is None else end - offset
+        for local, (payload, error, location) in enumerate(
+            islice(_unit_payloads(unit_path, kind, rel), skip, stop), start=skip
+        ):
+            yield Sample(offset + local, rel, location, payload, error)
+        offset += size if size is not None else 0
