@@ -170,7 +170,6 @@ CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {"worker.tasks.export_*": {"queue": "exports"}}
 # Longer than any shard may take (see SHARD_MAX_SECONDS), or Redis hands a running shard
 # to a second worker.
-SHARD_TARGET_SECONDS = env_float("SHARD_TARGET_SECONDS", 60.0, minimum=1.0)
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
