@@ -167,7 +167,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_ROUTES = {"worker.tasks.export_*": {"queue": "exports"}}
+CELERY_TASK_ROUTES = {"apps.exports.tasks.*": {"queue": "exports"}}
 # Longer than any shard may take (see SHARD_MAX_SECONDS), or Redis hands a running shard
 # to a second worker.
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)
