@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.jobs",
     "apps.exports",
+    "apps.api",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,8 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("account/", include("apps.accounts.urls")),
+    path("api/v1/", include(("apps.api.urls", "api"), namespace="api")),
     path("projects/", include("apps.projects.urls")),
     path("", include("apps.jobs.urls")),
 ]

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
-from apps.accounts.models import Membership, Organization
+from apps.accounts.models import ApiToken, Membership, Organization
 
 
 @transaction.atomic
@@ -58,3 +58,48 @@ def admin_ensure(*, username: str = "admin") -> tuple[AbstractUser | None, str |
     password = secrets.token_urlsafe(12)
     user = user_create(username=username, password=password, is_superuser=True)
     return user, password
+
+
+TOKEN_PREFIX = "bst_"
+
+
+def _token_hash(raw: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def api_token_create(*, user: AbstractUser, name: str) -> tuple[ApiToken, str]:
+    """Return the token row and the raw token, which is never stored and shown once."""
+    from django.core.exceptions import ValidationError
+
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give the token a name, e.g. the machine it is for."]})
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name[:100], prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_token_hash(raw)
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    from django.utils import timezone
+
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_authenticate(raw: str) -> AbstractUser | None:
+    from django.utils import timezone
+
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=_token_hash(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user

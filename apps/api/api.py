@@ -1,0 +1,272 @@
+"""REST API v1 (used by the `batchstudio` CLI). OpenAPI schema at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from ninja import NinjaAPI, Query, Schema, Status
+from ninja.security import HttpBearer
+
+from apps.accounts.selectors import membership_for
+from apps.accounts.services import api_token_authenticate
+from apps.api import errors
+from apps.api.models import IdempotencyKey
+from apps.api.resolve import dataset_by_ref, job_by_ref, model_by_ref, project_by_ref
+from apps.api.schemas import (
+    DatasetOut,
+    JobCreateIn,
+    JobOut,
+    Message,
+    MeOut,
+    MLAppOut,
+    ModelOut,
+    ProjectIn,
+    ProjectOut,
+)
+from apps.catalog.models import Dataset, MLModel
+from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
+from apps.core.storage import display_path
+from apps.jobs.models import Job, JobStatus
+from apps.jobs.selectors import jobs_for_user
+from apps.jobs.services import job_create, job_delete, job_quit
+from apps.projects.selectors import projects_for_user
+from apps.projects.services import project_create, project_delete
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = api_token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="BatchStudio API",
+    version="1",
+    description="Batch inference jobs: projects, ML Apps, models, datasets, jobs, results.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+errors.install_handlers(api)
+
+ERRORS: dict[int, Any] = {400: Message, 401: Message, 404: Message}
+
+
+def _user(request: HttpRequest) -> Any:
+    return request.auth  # type: ignore[attr-defined]
+
+
+# --- serialisers ---------------------------------------------------------------------
+
+
+def job_out(job: Job) -> dict[str, Any]:
+    eta = job.eta
+    return {
+        "id": job.pk,
+        "name": job.name,
+        "project": job.project.name,
+        "project_id": job.project_id,
+        "type": job.job_type,
+        "ml_app": job.ml_app.key,
+        "model": job.model_name,
+        "dataset": job.dataset_name,
+        "dataset_path": job.dataset_path,
+        "settings": job.settings,
+        "status": job.status,
+        "total_samples": job.total_samples,
+        "done_samples": job.done_samples,
+        "failed_samples": job.failed_samples,
+        "progress_percent": job.progress_percent,
+        "samples_per_second": job.samples_per_second,
+        "eta_seconds": eta.total_seconds() if eta is not None else None,
+        "error_message": job.error_message,
+        "results_file": job.results_filename,
+        "results_path": display_path(job.results_relpath),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def model_out(model: MLModel, user: Any) -> dict[str, Any]:
+    return {
+        "id": model.pk,
+        "name": model.name,
+        "ml_app": model.ml_app.key,
+        "tier": model.tier_for(user.pk),
+        "source_type": model.source_type,
+        "size_bytes": model.size_bytes,
+        "owner": model.owner.get_username() if model.owner else None,
+        "created_at": model.created_at,
+    }
+
+
+def dataset_out(dataset: Dataset, user: Any) -> dict[str, Any]:
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "ml_apps": [app.key for app in dataset.ml_apps.all()],
+        "tier": dataset.tier_for(user.pk),
+        "default_path": dataset.default_path,
+        "data_format": dataset.data_format,
+        "sample_count": dataset.sample_count,
+        "created_at": dataset.created_at,
+    }
+
+
+# --- account, catalog ----------------------------------------------------------------
+
+
+@api.get("/me", response={200: MeOut, **ERRORS}, tags=["account"])
+def me(request: HttpRequest) -> dict[str, Any]:
+    user = _user(request)
+    membership = membership_for(user)
+    return {
+        "username": user.get_username(),
+        "organization": membership.organization.name if membership else None,
+    }
+
+
+@api.get("/apps", response={200: list[MLAppOut], **ERRORS}, tags=["catalog"])
+def app_list(request: HttpRequest) -> Any:
+    return list(ml_apps_list())
+
+
+def _ml_app_filter(ml_app: str | None) -> Any:
+    if not ml_app:
+        return None
+    app = ml_apps_list().filter(key=ml_app).first()
+    if app is None:
+        keys = ", ".join(ml_apps_list().values_list("key", flat=True))
+        raise errors.bad_request(f"Unknown ML App '{ml_app}'. Known: {keys}.", "ml_app")
+    return app
+
+
+@api.get("/models", response={200: list[ModelOut], **ERRORS}, tags=["catalog"])
+def model_list(request: HttpRequest, ml_app: str | None = None) -> Any:
+    user = _user(request)
+    models = models_visible_to(user, ml_app=_ml_app_filter(ml_app))
+    return [model_out(m, user) for m in models]
+
+
+@api.get("/datasets", response={200: list[DatasetOut], **ERRORS}, tags=["catalog"])
+def dataset_list(request: HttpRequest, ml_app: str | None = None) -> Any:
+    user = _user(request)
+    datasets = datasets_visible_to(user, ml_app=_ml_app_filter(ml_app))
+    return [dataset_out(d, user) for d in datasets]
+
+
+# --- projects ------------------------------------------------------------------------
+
+
+@api.get("/projects", response={200: list[ProjectOut], **ERRORS}, tags=["projects"])
+def project_list(request: HttpRequest) -> Any:
+    return list(projects_for_user(_user(request)))
+
+
+@api.post("/projects", response={201: ProjectOut, **ERRORS, 409: Message}, tags=["projects"])
+def project_create_view(request: HttpRequest, payload: ProjectIn) -> Any:
+    user = _user(request)
+    if projects_for_user(user).filter(name=payload.name.strip()).exists():
+        raise errors.conflict(f"You already have a project named '{payload.name}'.", "name")
+    project = project_create(owner=user, name=payload.name, description=payload.description)
+    return Status(201, project)
+
+
+@api.delete("/projects/{ref}", response={200: Message, **ERRORS}, tags=["projects"])
+def project_delete_view(request: HttpRequest, ref: str) -> Any:
+    project = project_by_ref(_user(request), ref)
+    name = project.name
+    project_delete(project=project)
+    return {"message": f"Project '{name}' and its jobs were deleted."}
+
+
+# --- jobs ----------------------------------------------------------------------------
+
+
+class JobFilters(Schema):
+    project: str | None = None
+    status: JobStatus | None = None
+    ml_app: str | None = None
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@api.get("/jobs", response={200: list[JobOut], **ERRORS}, tags=["jobs"])
+def job_list(request: HttpRequest, filters: Query[JobFilters]) -> Any:
+    user = _user(request)
+    qs = jobs_for_user(user)
+    if filters.project:
+        qs = qs.filter(project=project_by_ref(user, filters.project))
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.ml_app:
+        qs = qs.filter(ml_app=_ml_app_filter(filters.ml_app))
+    if filters.search:
+        qs = qs.filter(name__icontains=filters.search)
+    limit = min(max(filters.limit, 1), 500)
+    offset = max(filters.offset, 0)
+    return [job_out(job) for job in qs[offset : offset + limit]]
+
+
+@api.post(
+    "/jobs", response={200: JobOut, 201: JobOut, **ERRORS, 409: Message}, tags=["jobs"]
+)
+def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
+    user = _user(request)
+    if payload.idempotency_key:
+        earlier = IdempotencyKey.objects.filter(user=user, key=payload.idempotency_key).first()
+        if earlier is not None:
+            return Status(200, job_out(jobs_for_user(user).get(pk=earlier.job_id)))
+    project = project_by_ref(user, payload.project)
+    name = payload.job.strip()
+    if project.jobs.filter(name=name).exists():
+        raise errors.conflict(
+            f"Duplicate job: a job named '{name}' already exists in project '{project.name}'.",
+            "job",
+        )
+    model = model_by_ref(user, payload.model_checkpoint)
+    dataset = dataset_by_ref(user, payload.dataset)
+    try:
+        with transaction.atomic():
+            job = job_create(
+                user=user,
+                project=project,
+                name=name,
+                ml_app=model.ml_app,
+                model=model,
+                dataset=dataset,
+                dataset_path=payload.path,
+                settings=payload.settings,
+            )
+            if payload.idempotency_key:
+                IdempotencyKey.objects.create(user=user, key=payload.idempotency_key, job=job)
+    except IntegrityError as exc:
+        raise errors.conflict("Duplicate request: retry with the same idempotency key.") from exc
+    job.refresh_from_db()
+    return Status(201, job_out(job))
+
+
+@api.get("/jobs/{ref}", response={200: JobOut, **ERRORS}, tags=["jobs"])
+def job_info(request: HttpRequest, ref: str, project: str | None = None) -> Any:
+    return job_out(job_by_ref(_user(request), ref, project))
+
+
+@api.post("/jobs/{ref}/quit", response={200: JobOut, **ERRORS}, tags=["jobs"])
+def job_quit_view(request: HttpRequest, ref: str, project: str | None = None) -> Any:
+    job = job_by_ref(_user(request), ref, project)
+    if job.is_active:
+        job = job_quit(job=job)
+    return job_out(job)
+
+
+@api.delete("/jobs/{ref}", response={200: Message, **ERRORS}, tags=["jobs"])
+def job_delete_view(request: HttpRequest, ref: str, project: str | None = None) -> Any:
+    job = job_by_ref(_user(request), ref, project)
+    name = job.name
+    job_delete(job=job)
+    return {"message": f"Job '{name}', its results and its export history were deleted."}

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+
+class Message(Schema):
+    message: str
+    field: str | None = None
+
+
+class MeOut(Schema):
+    username: str
+    organization: str | None
+
+
+class MLAppOut(Schema):
+    key: str
+    name: str
+    input_kind: str
+    results_filename: str
+    results_format: str
+    settings_schema: list[dict[str, Any]]
+
+
+class ProjectIn(Schema):
+    name: str = Field(..., max_length=100)
+    description: str = ""
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    job_count: int = 0
+
+
+class ModelOut(Schema):
+    id: int
+    name: str
+    ml_app: str
+    tier: str
+    source_type: str
+    size_bytes: int
+    owner: str | None
+    created_at: datetime
+
+
+class DatasetOut(Schema):
+    id: int
+    name: str
+    ml_apps: list[str]
+    tier: str
+    default_path: str
+    data_format: str
+    sample_count: int
+    created_at: datetime
+
+
+class JobCreateIn(Schema):
+    project: str = Field(..., description="Project name or id")
+    job: str = Field(..., max_length=100, description="Name of the new job")
+    type: Literal["batch_predict"] = "batch_predict"
+    model_checkpoint: str = Field(..., description="Model name or id")
+    dataset: str = Field(..., description="Dataset name or id")
+    path: str = Field("", max_length=1024, description="Relative path inside the dataset")
+    settings: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, max_length=128)
+
+
+class JobOut(Schema):
+    id: int
+    name: str
+    project: str
+    project_id: int
+    type: str
+    ml_app: str
+    model: str
+    dataset: str
+    dataset_path: str
+    settings: dict[str, Any]
+    status: str
+    total_samples: int | None
+    done_samples: int
+    failed_samples: int
+    progress_percent: int
+    samples_per_second: float | None
+    eta_seconds: float | None
+    error_message: str
+    results_file: str
+    results_path: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
