@@ -1,0 +1,128 @@
+"""The `batchstudio` CLI as a subprocess against a live server and a real worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apps.accounts.services import api_token_create
+from apps.catalog.models import Dataset, MLApp, Visibility
+from apps.core.storage import storage_root
+from apps.jobs.models import Job
+from tests.conftest import wait_for_job
+from tests.factories import make_project
+
+pytestmark = pytest.mark.worker
+
+
+@pytest.fixture
+def cli(live_server, owner, tmp_path):
+    token = api_token_create(user=owner, name="cli")[1]
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "BATCHSTUDIO_HOST": "",
+        "BATCHSTUDIO_TOKEN": "",
+    }
+
+    def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            env=env, capture_output=True, text=True, timeout=120, input=input, cwd=tmp_path,
+        )
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    run("login", "--host", live_server.url, "--token", token)
+    return run
+
+
+def test_login_saves_token_with_mode_0600(cli, tmp_path):
+    path = tmp_path / "config" / "batchstudio" / "config.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["token"].startswith("bst_")
+
+
+def test_reference_job_create_waits_until_completed(live_worker, cli, owner):
+    make_project(owner, "cli-project")
+    result = cli(
+        "job", "create", "--project", "cli-project", "--job", "cli-job", "--type", "batch_predict",
+        "--model-checkpoint", "vader-sentiment", "--dataset", "finance_sentiment",
+        "--path", "test.txt", "--settings", "batch_size=8", "--wait",
+    )
+    assert "COMPLETED" in result.stdout
+    job = Job.objects.get(name="cli-job")
+    assert job.status == "COMPLETED" and job.settings["batch_size"] == 8
+    listing = json.loads(cli("job", "list", "--project", "cli-project", "--json").stdout)
+    assert [j["name"] for j in listing] == ["cli-job"]
+    info = cli("job", "info", "cli-job", "--project", "cli-project").stdout
+    assert "test_results_finance_sentiment.txt" in info
+
+
+def test_duplicate_job_is_refused_with_nonzero_exit(live_worker, cli, owner):
+    make_project(owner, "dup")
+    args = ("job", "create", "--project", "dup", "--job", "same", "--type", "batch_predict",
+            "--model-checkpoint", "vader-sentiment", "--dataset", "finance_sentiment",
+            "--path", "test.txt")
+    cli(*args)
+    again = cli(*args, check=False)
+    assert again.returncode != 0
+    assert "Duplicate job" in again.stderr and "Traceback" not in again.stderr
+    assert again.stderr.count("\n") == 1  # one line
+
+
+def test_unknown_model_is_named(live_worker, cli, owner):
+    make_project(owner, "p")
+    result = cli("job", "create", "--project", "p", "--job", "x", "--type", "batch_predict",
+                 "--model-checkpoint", "gpt-17", "--dataset", "finance_sentiment", check=False)
+    assert result.returncode == 1 and "gpt-17" in result.stderr
+
+
+def test_bad_token_gives_a_401_message(cli, live_server, tmp_path):
+    env = {**os.environ, "BATCHSTUDIO_HOST": live_server.url, "BATCHSTUDIO_TOKEN": "bst_wrong"}
+    result = subprocess.run([sys.executable, "-m", "cli.main", "project", "list"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stderr and "API token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _big_dataset(owner, lines: int = 400_000) -> Dataset:
+    dataset = Dataset.objects.create(name="big", visibility=Visibility.PRIVATE, owner=owner,
+                                     organization=owner.membership.organization, folder="")
+    dataset.folder = f"datasets/{dataset.pk}"
+    dataset.save()
+    dataset.ml_apps.add(MLApp.objects.get(key="sentiment-analysis"))
+    folder = storage_root() / dataset.folder
+    folder.mkdir(parents=True)
+    sentence = "The quarterly results were surprisingly good for investors.\n"
+    (folder / "big.txt").write_text(sentence * lines)
+    return dataset
+
+
+def test_stop_and_delete_a_running_job(live_worker, cli, owner):
+    make_project(owner, "long")
+    _big_dataset(owner)
+    created = json.loads(cli(
+        "job", "create", "--project", "long", "--job", "long-job", "--type", "batch_predict",
+        "--model-checkpoint", "vader-sentiment", "--dataset", "big", "--path", "big.txt",
+        "--json").stdout)
+    wait_for_job(created["id"], statuses=("RUNNING",))
+    stopped = json.loads(cli("job", "stop", str(created["id"]), "--wait", "--json").stdout)
+    assert stopped["status"] == "STOPPED"
+    assert 0 < stopped["done_samples"] < 400_000
+    results = storage_root() / "results" / str(created["id"])
+    kept = (results / "test_results_big.txt").read_text().splitlines()
+    assert len(kept) == stopped["done_samples"]
+    refused = cli("job", "delete", str(created["id"]), check=False, input="")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert Job.objects.filter(pk=created["id"]).exists()
+    cli("job", "delete", str(created["id"]), "--yes")
+    assert not Job.objects.filter(pk=created["id"]).exists()
+    assert not results.exists()
