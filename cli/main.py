@@ -16,16 +16,46 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.client import CliError, Client
+from cli.client import Client, CliError
 from cli.config import Config, config_load, config_save
 from cli.output import ProgressBar, print_json, print_record, print_table
 
-JOB_COLUMNS = ["id", "name", "project", "ml_app", "model", "dataset", "status", "done_samples",
-               "failed_samples", "total_samples"]
-JOB_FIELDS = ["id", "name", "project", "type", "ml_app", "model", "dataset", "dataset_path",
-              "settings", "status", "total_samples", "done_samples", "failed_samples",
-              "progress_percent", "samples_per_second", "eta_seconds", "error_message",
-              "results_file", "results_path", "created_at", "started_at", "finished_at"]
+JOB_COLUMNS = [
+    "id",
+    "name",
+    "project",
+    "ml_app",
+    "model",
+    "dataset",
+    "status",
+    "done_samples",
+    "failed_samples",
+    "total_samples",
+]
+JOB_FIELDS = [
+    "id",
+    "name",
+    "project",
+    "type",
+    "ml_app",
+    "model",
+    "dataset",
+    "dataset_path",
+    "settings",
+    "status",
+    "total_samples",
+    "done_samples",
+    "failed_samples",
+    "progress_percent",
+    "samples_per_second",
+    "eta_seconds",
+    "error_message",
+    "results_file",
+    "results_path",
+    "created_at",
+    "started_at",
+    "finished_at",
+]
 TERMINAL = {"COMPLETED", "FAILED", "STOPPED"}
 
 
@@ -33,8 +63,12 @@ def _client() -> Client:
     return Client(config_load())
 
 
-def _emit(args: argparse.Namespace, data: Any, columns: list[str] | None = None,
-          fields: list[str] | None = None) -> None:
+def _emit(
+    args: argparse.Namespace,
+    data: Any,
+    columns: list[str] | None = None,
+    fields: list[str] | None = None,
+) -> None:
     if args.json:
         print_json(data)
     elif columns is not None:
@@ -128,8 +162,14 @@ def _wait(client: Client, job: dict[str, Any], quiet: bool = False) -> dict[str,
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
-    jobs = _client().get("/jobs", project=args.project, status=args.status, ml_app=args.ml_app,
-                         search=args.search, limit=args.limit)
+    jobs = _client().get(
+        "/jobs",
+        project=args.project,
+        status=args.status,
+        ml_app=args.ml_app,
+        search=args.search,
+        limit=args.limit,
+    )
     _emit(args, jobs, columns=JOB_COLUMNS)
     return 0
 
@@ -141,7 +181,9 @@ def cmd_job_info(args: argparse.Namespace) -> int:
 
 def cmd_job_stop(args: argparse.Namespace) -> int:
     client = _client()
-    job = client.post(f"/jobs/{args.job}/quit" + (f"?project={args.project}" if args.project else ""))
+    job = client.post(
+        f"/jobs/{args.job}/quit" + (f"?project={args.project}" if args.project else "")
+    )
     if args.wait:
         job = _wait(client, job, quiet=args.json)
     _emit(args, job, fields=JOB_FIELDS)
@@ -173,7 +215,9 @@ def cmd_job_download(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    _emit(args, {"message": f"Saved {target} ({size:,} bytes).", "path": str(target), "bytes": size})
+    _emit(
+        args, {"message": f"Saved {target} ({size:,} bytes).", "path": str(target), "bytes": size}
+    )
     return 0
 
 
@@ -181,8 +225,10 @@ def cmd_job_upload(args: argparse.Namespace) -> int:
     secret = os.environ.get("AWS_SECRET_ACCESS_KEY") or os.environ.get("BATCHSTUDIO_S3_SECRET")
     if not secret:
         if not sys.stdin.isatty():
-            raise CliError("Set AWS_SECRET_ACCESS_KEY (the secret is never taken from the "
-                           "command line, so it stays out of your shell history).")
+            raise CliError(
+                "Set AWS_SECRET_ACCESS_KEY (the secret is never taken from the "
+                "command line, so it stays out of your shell history)."
+            )
         secret = getpass.getpass("Secret Access Key: ")
     client = _client()
     job = client.get(f"/jobs/{args.job}", project=args.project)
@@ -198,7 +244,9 @@ def cmd_job_upload(args: argparse.Namespace) -> int:
     if args.wait:
         while export["status"] in ("QUEUED", "RUNNING"):
             time.sleep(1)
-            export = next(e for e in client.get(f"/jobs/{job['id']}/exports") if e["id"] == export["id"])
+            export = next(
+                e for e in client.get(f"/jobs/{job['id']}/exports") if e["id"] == export["id"]
+            )
     _emit(args, export, fields=list(export))
     return 0 if export["status"] != "FAILED" else 1
 
@@ -207,8 +255,21 @@ def cmd_job_exports(args: argparse.Namespace) -> int:
     client = _client()
     job = client.get(f"/jobs/{args.job}", project=args.project)
     exports = client.get(f"/jobs/{job['id']}/exports")
-    _emit(args, exports, columns=["id", "user", "created_at", "bucket", "folder", "object_key",
-                                  "size_bytes", "status", "error_message"])
+    _emit(
+        args,
+        exports,
+        columns=[
+            "id",
+            "user",
+            "created_at",
+            "bucket",
+            "folder",
+            "object_key",
+            "size_bytes",
+            "status",
+            "error_message",
+        ],
+    )
     return 0
 
 
@@ -238,14 +299,20 @@ def cmd_app_list(args: argparse.Namespace) -> int:
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:
-    _emit(args, _client().get("/models", ml_app=args.ml_app),
-          columns=["id", "name", "ml_app", "tier", "source_type", "owner"])
+    _emit(
+        args,
+        _client().get("/models", ml_app=args.ml_app),
+        columns=["id", "name", "ml_app", "tier", "source_type", "owner"],
+    )
     return 0
 
 
 def cmd_dataset_list(args: argparse.Namespace) -> int:
-    _emit(args, _client().get("/datasets", ml_app=args.ml_app),
-          columns=["id", "name", "ml_apps", "tier", "default_path", "sample_count"])
+    _emit(
+        args,
+        _client().get("/datasets", ml_app=args.ml_app),
+        columns=["id", "name", "ml_apps", "tier", "default_path", "sample_count"],
+    )
     return 0
 
 
@@ -263,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--token", help="API token (else BATCHSTUDIO_TOKEN or a prompt)")
     login.set_defaults(func=cmd_login)
 
-    job = sub.add_parser("job", help="batch inference jobs").add_subparsers(dest="cmd", required=True)
+    job = sub.add_parser("job", help="batch inference jobs").add_subparsers(
+        dest="cmd", required=True
+    )
     create = job.add_parser("create", parents=[common], help="create and queue a job")
     create.add_argument("--project", required=True)
     create.add_argument("--job", required=True, help="name of the new job")
@@ -294,14 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     job_cmd("info", cmd_job_info, "show a job")
     job_cmd("stop", cmd_job_stop, "quit a job (keeps finished samples)").add_argument(
-        "--wait", action="store_true")
+        "--wait", action="store_true"
+    )
     job_cmd("delete", cmd_job_delete, "quit and remove a job").add_argument(
-        "--yes", action="store_true")
+        "--yes", action="store_true"
+    )
     download = job_cmd("download", cmd_job_download, "download the results file")
     download.add_argument("-o", "--output", help="file or folder to save to")
     download.add_argument("--zip", action="store_true", help="the whole results folder as zip")
-    upload = job_cmd("upload", cmd_job_upload, "upload results to S3 (secret from "
-                     "AWS_SECRET_ACCESS_KEY or a prompt)")
+    upload = job_cmd(
+        "upload",
+        cmd_job_upload,
+        "upload results to S3 (secret from AWS_SECRET_ACCESS_KEY or a prompt)",
+    )
     upload.add_argument("--bucket", required=True)
     upload.add_argument("--folder", default="")
     upload.add_argument("--access-key-id", required=True)

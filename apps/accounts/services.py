@@ -60,7 +60,7 @@ def admin_ensure(*, username: str = "admin") -> tuple[AbstractUser | None, str |
     return user, password
 
 
-TOKEN_PREFIX = "bst_"
+TOKEN_PREFIX = "bst_"  # noqa: S105 - a public prefix, not a secret
 
 
 def _token_hash(raw: str) -> str:

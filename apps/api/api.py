@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.security import HttpBearer
 
 from apps.accounts.selectors import membership_for
@@ -18,8 +18,9 @@ from apps.api.schemas import (
     DatasetOut,
     JobCreateIn,
     JobOut,
-    Message,
     MeOut,
+    Message,
+    MLAppKey,
     MLAppOut,
     ModelOut,
     ProjectIn,
@@ -146,14 +147,14 @@ def _ml_app_filter(ml_app: str | None) -> Any:
 
 
 @api.get("/models", response={200: list[ModelOut], **ERRORS}, tags=["catalog"])
-def model_list(request: HttpRequest, ml_app: str | None = None) -> Any:
+def model_list(request: HttpRequest, ml_app: MLAppKey | None = None) -> Any:
     user = _user(request)
     models = models_visible_to(user, ml_app=_ml_app_filter(ml_app))
     return [model_out(m, user) for m in models]
 
 
 @api.get("/datasets", response={200: list[DatasetOut], **ERRORS}, tags=["catalog"])
-def dataset_list(request: HttpRequest, ml_app: str | None = None) -> Any:
+def dataset_list(request: HttpRequest, ml_app: MLAppKey | None = None) -> Any:
     user = _user(request)
     datasets = datasets_visible_to(user, ml_app=_ml_app_filter(ml_app))
     return [dataset_out(d, user) for d in datasets]
@@ -190,10 +191,10 @@ def project_delete_view(request: HttpRequest, ref: str) -> Any:
 class JobFilters(Schema):
     project: str | None = None
     status: JobStatus | None = None
-    ml_app: str | None = None
+    ml_app: MLAppKey | None = None
     search: str | None = None
-    limit: int = 50
-    offset: int = 0
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
 
 
 @api.get("/jobs", response={200: list[JobOut], **ERRORS}, tags=["jobs"])
@@ -213,9 +214,7 @@ def job_list(request: HttpRequest, filters: Query[JobFilters]) -> Any:
     return [job_out(job) for job in qs[offset : offset + limit]]
 
 
-@api.post(
-    "/jobs", response={200: JobOut, 201: JobOut, **ERRORS, 409: Message}, tags=["jobs"]
-)
+@api.post("/jobs", response={200: JobOut, 201: JobOut, **ERRORS, 409: Message}, tags=["jobs"])
 def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
     user = _user(request)
     if payload.idempotency_key:

@@ -49,7 +49,9 @@ def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(NinjaValidationError)
     def _schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         first = exc.errors[0] if exc.errors else {}
-        loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path", "payload")]
+        loc = [
+            str(p) for p in first.get("loc", []) if p not in ("body", "query", "path", "payload")
+        ]
         field = ".".join(loc) or None
         message = first.get("msg", "Invalid request.")
         if field:

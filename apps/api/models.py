@@ -16,3 +16,6 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → job {self.job_id}"

@@ -5,6 +5,11 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from apps.catalog.mlapps import ML_APPS
+
+# The ML App keys, from the code that defines them, so the schema lists the valid values.
+MLAppKey = Literal[tuple(spec.key for spec in ML_APPS)]  # type: ignore[valid-type]
+
 
 class Message(Schema):
     message: str

@@ -23,7 +23,9 @@ def api(token):
 
 @pytest.fixture
 def outsider_api(outsider):
-    return Client(headers={"Authorization": f"Bearer {api_token_create(user=outsider, name='x')[1]}"})
+    return Client(
+        headers={"Authorization": f"Bearer {api_token_create(user=outsider, name='x')[1]}"}
+    )
 
 
 def test_token_is_stored_hashed_and_works(api, token, owner):
@@ -47,7 +49,10 @@ def test_revoked_token_is_refused(api, owner):
 
 
 def test_project_create_list_and_duplicate_is_409(api):
-    assert api.post("/api/v1/projects", {"name": "p1"}, content_type="application/json").status_code == 201
+    assert (
+        api.post("/api/v1/projects", {"name": "p1"}, content_type="application/json").status_code
+        == 201
+    )
     response = api.post("/api/v1/projects", {"name": "p1"}, content_type="application/json")
     assert response.status_code == 409 and response.json()["field"] == "name"
     assert [p["name"] for p in api.get("/api/v1/projects").json()] == ["p1"]

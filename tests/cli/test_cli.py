@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -30,10 +29,17 @@ def cli(live_server, owner, tmp_path):
         "BATCHSTUDIO_TOKEN": "",
     }
 
-    def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [sys.executable, "-m", "cli.main", *args],
-            env=env, capture_output=True, text=True, timeout=120, input=input, cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=input,
+            cwd=tmp_path,
         )
         if check:
             assert result.returncode == 0, result.stderr
@@ -52,9 +58,23 @@ def test_login_saves_token_with_mode_0600(cli, tmp_path):
 def test_reference_job_create_waits_until_completed(live_worker, cli, owner):
     make_project(owner, "cli-project")
     result = cli(
-        "job", "create", "--project", "cli-project", "--job", "cli-job", "--type", "batch_predict",
-        "--model-checkpoint", "vader-sentiment", "--dataset", "finance_sentiment",
-        "--path", "test.txt", "--settings", "batch_size=8", "--wait",
+        "job",
+        "create",
+        "--project",
+        "cli-project",
+        "--job",
+        "cli-job",
+        "--type",
+        "batch_predict",
+        "--model-checkpoint",
+        "vader-sentiment",
+        "--dataset",
+        "finance_sentiment",
+        "--path",
+        "test.txt",
+        "--settings",
+        "batch_size=8",
+        "--wait",
     )
     assert "COMPLETED" in result.stdout
     job = Job.objects.get(name="cli-job")
@@ -67,9 +87,22 @@ def test_reference_job_create_waits_until_completed(live_worker, cli, owner):
 
 def test_duplicate_job_is_refused_with_nonzero_exit(live_worker, cli, owner):
     make_project(owner, "dup")
-    args = ("job", "create", "--project", "dup", "--job", "same", "--type", "batch_predict",
-            "--model-checkpoint", "vader-sentiment", "--dataset", "finance_sentiment",
-            "--path", "test.txt")
+    args = (
+        "job",
+        "create",
+        "--project",
+        "dup",
+        "--job",
+        "same",
+        "--type",
+        "batch_predict",
+        "--model-checkpoint",
+        "vader-sentiment",
+        "--dataset",
+        "finance_sentiment",
+        "--path",
+        "test.txt",
+    )
     cli(*args)
     again = cli(*args, check=False)
     assert again.returncode != 0
@@ -79,23 +112,46 @@ def test_duplicate_job_is_refused_with_nonzero_exit(live_worker, cli, owner):
 
 def test_unknown_model_is_named(live_worker, cli, owner):
     make_project(owner, "p")
-    result = cli("job", "create", "--project", "p", "--job", "x", "--type", "batch_predict",
-                 "--model-checkpoint", "gpt-17", "--dataset", "finance_sentiment", check=False)
+    result = cli(
+        "job",
+        "create",
+        "--project",
+        "p",
+        "--job",
+        "x",
+        "--type",
+        "batch_predict",
+        "--model-checkpoint",
+        "gpt-17",
+        "--dataset",
+        "finance_sentiment",
+        check=False,
+    )
     assert result.returncode == 1 and "gpt-17" in result.stderr
 
 
 def test_bad_token_gives_a_401_message(cli, live_server, tmp_path):
     env = {**os.environ, "BATCHSTUDIO_HOST": live_server.url, "BATCHSTUDIO_TOKEN": "bst_wrong"}
-    result = subprocess.run([sys.executable, "-m", "cli.main", "project", "list"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "project", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "HTTP 401" in result.stderr and "API token" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def _big_dataset(owner, lines: int = 400_000) -> Dataset:
-    dataset = Dataset.objects.create(name="big", visibility=Visibility.PRIVATE, owner=owner,
-                                     organization=owner.membership.organization, folder="")
+    dataset = Dataset.objects.create(
+        name="big",
+        visibility=Visibility.PRIVATE,
+        owner=owner,
+        organization=owner.membership.organization,
+        folder="",
+    )
     dataset.folder = f"datasets/{dataset.pk}"
     dataset.save()
     dataset.ml_apps.add(MLApp.objects.get(key="sentiment-analysis"))
@@ -109,10 +165,25 @@ def _big_dataset(owner, lines: int = 400_000) -> Dataset:
 def test_stop_and_delete_a_running_job(live_worker, cli, owner):
     make_project(owner, "long")
     _big_dataset(owner)
-    created = json.loads(cli(
-        "job", "create", "--project", "long", "--job", "long-job", "--type", "batch_predict",
-        "--model-checkpoint", "vader-sentiment", "--dataset", "big", "--path", "big.txt",
-        "--json").stdout)
+    created = json.loads(
+        cli(
+            "job",
+            "create",
+            "--project",
+            "long",
+            "--job",
+            "long-job",
+            "--type",
+            "batch_predict",
+            "--model-checkpoint",
+            "vader-sentiment",
+            "--dataset",
+            "big",
+            "--path",
+            "big.txt",
+            "--json",
+        ).stdout
+    )
     wait_for_job(created["id"], statuses=("RUNNING",))
     stopped = json.loads(cli("job", "stop", str(created["id"]), "--wait", "--json").stdout)
     assert stopped["status"] == "STOPPED"
