@@ -155,6 +155,10 @@ STORAGES = {
 }
 # Uploads bigger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Limits on one model or dataset upload (archives are counted as they unpack).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1024)
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 10_000, minimum=1)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 
 # --- Redis / Celery -------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL") or f"redis+socket://{RUN_DIR / 'redis.sock'}"
