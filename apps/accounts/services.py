@@ -103,3 +103,64 @@ def api_token_authenticate(raw: str) -> AbstractUser | None:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user
+
+
+def _require_admin(actor: AbstractUser) -> Membership:
+    from django.core.exceptions import PermissionDenied
+
+    membership = membership_ensure(actor)
+    if membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only organization admins can change members.")
+    return membership
+
+
+@transaction.atomic
+def membership_add(*, actor: AbstractUser, username: str) -> tuple[Membership, str | None]:
+    """Bring a user into the actor's organization; a new username gets an account.
+
+    Returns the membership and, for a new account, its one-time password.
+    """
+    from django.core.exceptions import ValidationError
+
+    admin = _require_admin(actor)
+    username = username.strip()
+    if not username:
+        raise ValidationError({"username": ["Give a username."]})
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        user = user_create(username=username, password=password, organization=admin.organization)
+        return user.membership, password  # type: ignore[attr-defined]
+    membership = membership_ensure(user)
+    if membership.organization_id == admin.organization_id:
+        raise ValidationError({"username": [f"{username} is already a member."]})
+    old_org = membership.organization
+    membership.organization = admin.organization
+    membership.role = Membership.Role.MEMBER
+    membership.save(update_fields=["organization", "role"])
+    if not old_org.memberships.exists():
+        old_org.delete()
+    return membership, None
+
+
+@transaction.atomic
+def membership_remove(*, actor: AbstractUser, member: Membership) -> None:
+    """The member leaves: they get an organization of their own, and no longer see ours."""
+    from django.core.exceptions import ValidationError
+
+    admin = _require_admin(actor)
+    if member.organization_id != admin.organization_id:
+        raise ValidationError("Not a member of your organization.")
+    if member.user_id == actor.pk:
+        raise ValidationError("You cannot remove yourself; ask another admin.")
+    org = Organization.objects.create(name=_free_org_name(f"{member.user.get_username()}'s team"))
+    member.organization = org
+    member.role = Membership.Role.ADMIN
+    member.save(update_fields=["organization", "role"])
+    # Their own models, datasets and projects follow them to their new organization.
+    from apps.catalog.models import Dataset, MLModel
+    from apps.projects.models import Project
+
+    for model_cls in (MLModel, Dataset, Project):
+        model_cls.objects.filter(owner_id=member.user_id).update(organization=org)

@@ -6,4 +6,6 @@ app_name = "accounts"
 urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    path("organization/", views.organization, name="organization"),
+    path("organization/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
 ]

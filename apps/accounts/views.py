@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.models import ApiToken
-from apps.accounts.services import api_token_create, api_token_revoke
+from apps.accounts.models import ApiToken, Membership
+from apps.accounts.services import (
+    api_token_create,
+    api_token_revoke,
+    membership_add,
+    membership_ensure,
+    membership_remove,
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -37,3 +43,51 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     api_token_revoke(token=token)
     messages.success(request, f"Token '{token.name}' revoked.")
     return redirect("accounts:tokens")
+
+
+@require_http_methods(["GET", "POST"])
+def organization(request: HttpRequest) -> HttpResponse:
+    """Members of the user's organization; admins add and remove them."""
+    mine = membership_ensure(request.user)
+    error, created_password, status = None, None, 200
+    if request.method == "POST":
+        try:
+            membership, created_password = membership_add(
+                actor=request.user, username=request.POST.get("username", "")
+            )
+            messages.success(request, f"{membership.user.get_username()} joined the organization.")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 400
+        except PermissionDenied as exc:
+            error, status = str(exc), 403
+    members = Membership.objects.filter(organization=mine.organization).select_related("user")
+    response = render(
+        request,
+        "accounts/organization.html",
+        {
+            "membership": mine,
+            "members": members.order_by("user__username"),
+            "is_admin": mine.role == Membership.Role.ADMIN,
+            "error": error,
+            "created_password": created_password,
+            "nav": "organization",
+        },
+        status=status,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    mine = membership_ensure(request.user)
+    member = get_object_or_404(Membership, pk=pk, organization=mine.organization)
+    try:
+        membership_remove(actor=request.user, member=member)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{member.user.get_username()} left the organization.")
+    return redirect("accounts:organization")
