@@ -44,7 +44,7 @@ class Client:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v})
 
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:  # JSON body
         return self.request("POST", path, json=body or {})
 
     def delete(self, path: str, **params: Any) -> Any:

@@ -316,6 +316,80 @@ def cmd_dataset_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upload_files(paths: list[str], stack: Any) -> list[tuple[str, tuple[str, Any]]]:
+    """Open each path for upload; a folder is zipped on the fly (the server unpacks it)."""
+    import shutil
+    import tempfile
+
+    files = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise CliError(f"No such file or folder: {raw}")
+        if path.is_dir():
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            archive = shutil.make_archive(str(tmp / path.name), "zip", root_dir=path)
+            path = Path(archive)
+        files.append(("files", (path.name, stack.enter_context(path.open("rb")))))
+    return files
+
+
+def _add(args: argparse.Namespace, kind: str, data: dict[str, Any]) -> Any:
+    from contextlib import ExitStack
+
+    if bool(args.file) == bool(args.folder):
+        raise CliError(
+            "Give --file (files, archives or a folder to upload) or --folder "
+            "(a folder under the server's storage root), not both."
+        )
+    client = _client()
+    client.timeout = max(client.timeout, 3600)  # uploads of big checkpoints take a while
+    with ExitStack() as stack:
+        files = _upload_files(args.file or [], stack)
+        return client.request("POST", f"/{kind}", data=data, files=files or None)
+
+
+def cmd_model_add(args: argparse.Namespace) -> int:
+    model = _add(
+        args,
+        "models",
+        {
+            "name": args.name,
+            "ml_app": args.ml_app,
+            "visibility": args.visibility,
+            "folder": args.folder or "",
+        },
+    )
+    _emit(args, model, fields=["id", "name", "ml_app", "tier", "source_type", "size_bytes"])
+    return 0
+
+
+def cmd_dataset_add(args: argparse.Namespace) -> int:
+    dataset = _add(
+        args,
+        "datasets",
+        {
+            "name": args.name,
+            "ml_apps": args.ml_app,
+            "visibility": args.visibility,
+            "folder": args.folder or "",
+            "default_path": args.path or "",
+        },
+    )
+    _emit(
+        args,
+        dataset,
+        fields=["id", "name", "ml_apps", "tier", "default_path", "data_format", "sample_count"],
+    )
+    return 0
+
+
+def cmd_catalog_delete(args: argparse.Namespace) -> int:
+    _confirm(args, f"Delete {args.kind} '{args.name}'?")
+    _emit(args, _client().delete(f"/{args.kind}s/{args.name}"))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------
 
 
@@ -401,10 +475,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = model.add_parser("list", parents=[common])
     p.add_argument("--ml-app")
     p.set_defaults(func=cmd_model_list)
+    p = model.add_parser("add", parents=[common], help="upload or register a checkpoint")
+    p.add_argument("name")
+    p.add_argument("--ml-app", required=True)
+    p.add_argument("--file", action="append", help="archive or checkpoint folder to upload")
+    p.add_argument("--folder", help="folder under the server's storage root (not copied)")
+    p.add_argument("--visibility", default="private", choices=["private", "organization"])
+    p.set_defaults(func=cmd_model_add)
+    p = model.add_parser("delete", parents=[common])
+    p.add_argument("name", help="model name or id")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(func=cmd_catalog_delete, kind="model")
     dataset = sub.add_parser("dataset").add_subparsers(dest="cmd", required=True)
     p = dataset.add_parser("list", parents=[common])
     p.add_argument("--ml-app")
     p.set_defaults(func=cmd_dataset_list)
+    p = dataset.add_parser("add", parents=[common], help="upload or register a dataset")
+    p.add_argument("name")
+    p.add_argument("--ml-app", action="append", required=True, help="repeat for several")
+    p.add_argument("--file", action="append", help="file, archive or folder to upload")
+    p.add_argument("--folder", help="folder under the server's storage root (not copied)")
+    p.add_argument("--path", help="default path inside the dataset, e.g. test.txt")
+    p.add_argument("--visibility", default="private", choices=["private", "organization"])
+    p.set_defaults(func=cmd_dataset_add)
+    p = dataset.add_parser("delete", parents=[common])
+    p.add_argument("name", help="dataset name or id")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(func=cmd_catalog_delete, kind="dataset")
     return parser
 
 

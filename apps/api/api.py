@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
-from ninja import Field, NinjaAPI, Query, Schema, Status
+from django.http import Http404, HttpRequest
+from ninja import Field, File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.security import HttpBearer
 
 from apps.accounts.selectors import membership_for
@@ -27,6 +28,7 @@ from apps.api.schemas import (
     ProjectOut,
 )
 from apps.catalog.models import Dataset, MLModel
+from apps.catalog.registry import dataset_add, dataset_delete, model_add, model_delete
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import display_path
 from apps.jobs.models import Job, JobStatus
@@ -269,3 +271,90 @@ def job_delete_view(request: HttpRequest, ref: str, project: str | None = None) 
     name = job.name
     job_delete(job=job)
     return {"message": f"Job '{name}', its results and its export history were deleted."}
+
+
+# --- model and dataset hubs ----------------------------------------------------------
+
+
+def _visibility(value: str) -> str:
+    if value not in ("private", "organization"):
+        raise errors.bad_request("visibility is 'private' or 'organization'.", "visibility")
+    return value
+
+
+@api.post("/models", response={201: ModelOut, **ERRORS, 409: Message}, tags=["catalog"])
+def model_add_view(
+    request: HttpRequest,
+    name: Form[str],
+    ml_app: Form[MLAppKey],
+    visibility: Form[str] = "private",
+    description: Form[str] = "",
+    folder: Form[str] = "",
+    files: File[list[UploadedFile]] | None = None,
+) -> Any:
+    """Upload an archive of a checkpoint folder, or register a folder under the storage root."""
+    user = _user(request)
+    model = model_add(
+        user=user,
+        name=name,
+        ml_app=_ml_app_filter(ml_app),
+        visibility=_visibility(visibility),
+        description=description,
+        uploads=list(files or request.FILES.getlist("files")),
+        folder=folder or None,
+    )
+    return Status(201, model_out(model, user))
+
+
+@api.post("/datasets", response={201: DatasetOut, **ERRORS, 409: Message}, tags=["catalog"])
+def dataset_add_view(
+    request: HttpRequest,
+    name: Form[str],
+    ml_apps: Form[list[MLAppKey]],
+    visibility: Form[str] = "private",
+    description: Form[str] = "",
+    default_path: Form[str] = "",
+    folder: Form[str] = "",
+    files: File[list[UploadedFile]] | None = None,
+) -> Any:
+    """Upload files or an archive, or register a folder; the format and samples are detected."""
+    user = _user(request)
+    dataset = dataset_add(
+        user=user,
+        name=name,
+        ml_apps=[_ml_app_filter(key) for key in ml_apps],
+        visibility=_visibility(visibility),
+        description=description,
+        uploads=list(files or request.FILES.getlist("files")),
+        folder=folder or None,
+        default_path=default_path,
+    )
+    return Status(201, dataset_out(dataset, user))
+
+
+def _owned(qs: Any, ref: str, kind: str) -> Any:
+    found = qs.filter(pk=int(ref)).first() if ref.isdigit() else None
+    found = found or qs.filter(name=ref).first()
+    if found is None:
+        raise Http404(f"No {kind} '{ref}' of yours.")
+    return found
+
+
+@api.delete("/models/{ref}", response={200: Message, **ERRORS, 409: Message}, tags=["catalog"])
+def model_delete_view(request: HttpRequest, ref: str) -> Any:
+    model = _owned(MLModel.objects.filter(owner=_user(request)), ref, "model")
+    try:
+        model_delete(model=model)
+    except DjangoValidationError as exc:
+        raise errors.conflict(" ".join(exc.messages)) from exc
+    return {"message": f"Model '{model.name}' deleted."}
+
+
+@api.delete("/datasets/{ref}", response={200: Message, **ERRORS, 409: Message}, tags=["catalog"])
+def dataset_delete_view(request: HttpRequest, ref: str) -> Any:
+    dataset = _owned(Dataset.objects.filter(owner=_user(request)), ref, "dataset")
+    try:
+        dataset_delete(dataset=dataset)
+    except DjangoValidationError as exc:
+        raise errors.conflict(" ".join(exc.messages)) from exc
+    return {"message": f"Dataset '{dataset.name}' deleted."}

@@ -94,6 +94,9 @@ def job_create(
     dataset_path: str = "",
     settings: dict[str, Any] | None = None,
 ) -> Job:
+    if dataset is not None and not dataset_path.strip():
+        # No path given: the dataset's own default (e.g. test.txt), else the whole folder.
+        dataset_path = dataset.default_path
     cleaned = job_validate(
         user=user,
         project=project,

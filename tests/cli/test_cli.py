@@ -197,3 +197,57 @@ def test_stop_and_delete_a_running_job(live_worker, cli, owner):
     cli("job", "delete", str(created["id"]), "--yes")
     assert not Job.objects.filter(pk=created["id"]).exists()
     assert not results.exists()
+
+
+def test_dataset_add_uploads_a_folder_and_a_job_runs_on_it(live_worker, cli, owner, tmp_path):
+    folder = tmp_path / "my-reviews"
+    folder.mkdir()
+    (folder / "reviews.txt").write_text("I love it\nTerrible, broken on arrival\n")
+    added = json.loads(
+        cli(
+            "dataset",
+            "add",
+            "reviews",
+            "--ml-app",
+            "sentiment-analysis",
+            "--file",
+            str(folder),
+            "--path",
+            "reviews.txt",
+            "--json",
+        ).stdout
+    )
+    assert added["sample_count"] == 2 and added["tier"] == "mine"
+    make_project(owner, "mine")
+    job = json.loads(
+        cli(
+            "job",
+            "create",
+            "--project",
+            "mine",
+            "--job",
+            "r",
+            "--type",
+            "batch_predict",
+            "--model-checkpoint",
+            "vader-sentiment",
+            "--dataset",
+            "reviews",
+            "--wait",
+            "--json",
+        ).stdout
+    )
+    assert job["status"] == "COMPLETED"
+    lines = (storage_root() / "results" / str(job["id"]) / "test_results_reviews.txt").read_text()
+    assert lines == "0\tpositive\n1\tnegative\n"
+    refused = cli(
+        "dataset",
+        "add",
+        "bad",
+        "--ml-app",
+        "sentiment-analysis",
+        "--folder",
+        "../../etc",
+        check=False,
+    )
+    assert refused.returncode == 1 and "'..'" in refused.stderr
