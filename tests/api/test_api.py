@@ -133,3 +133,12 @@ def test_openapi_schema_is_served(db):
     schema = Client().get("/api/v1/openapi.json").json()
     assert "/api/v1/jobs" in schema["paths"]
     assert "BearerAuth" in str(schema["components"]["securitySchemes"]) or schema["components"]
+
+
+def test_ml_app_keys_in_the_schema_match_the_ml_apps():
+    from typing import get_args
+
+    from apps.api.schemas import MLAppKey
+    from apps.catalog.mlapps import ML_APPS
+
+    assert set(get_args(MLAppKey)) == {spec.key for spec in ML_APPS}
