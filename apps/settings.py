@@ -190,6 +190,18 @@ SHARD_STALE_SECONDS = env_int("SHARD_STALE_SECONDS", 15, minimum=5)
 PROGRESS_INTERVAL_SECONDS = env_float("PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.1)
 MAX_SHARDS = env_int("MAX_SHARDS", 64, minimum=1)
 
+# --- Results exports (S3 uploads) -----------------------------------------------------
+# Files bigger than the threshold go up in parts of EXPORT_MULTIPART_CHUNKSIZE (S3's
+# smallest part is 5 MiB; the part size grows by itself to stay under 10,000 parts).
+_MIB = 1024 * 1024
+EXPORT_MULTIPART_THRESHOLD = env_int("EXPORT_MULTIPART_THRESHOLD", 64 * _MIB, minimum=5 * _MIB)
+EXPORT_MULTIPART_CHUNKSIZE = env_int("EXPORT_MULTIPART_CHUNKSIZE", 64 * _MIB, minimum=5 * _MIB)
+# How long an upload's (encrypted) secret key waits in Redis for a worker before it is dropped.
+EXPORT_SECRET_TTL_SECONDS = env_int("EXPORT_SECRET_TTL_SECONDS", 6 * 3600, minimum=60)
+# An upload whose worker has not reported for this long is marked FAILED, freeing the job
+# for the next upload.
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 300, minimum=30)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

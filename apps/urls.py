@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/v1/", include(("apps.api.urls", "api"), namespace="api")),
     path("projects/", include("apps.projects.urls")),
     path("", include("apps.jobs.urls")),
+    path("", include("apps.exports.urls")),
 ]

@@ -32,6 +32,10 @@ class ResultsExport(models.Model):
     )
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Touched by the uploading worker about every second; an active export whose heartbeat
+    # stops is reaped (see services.exports_reap_stale) so the job is not locked forever.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -47,3 +51,19 @@ class ResultsExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of job {self.job_id} to s3://{self.bucket}/{self.folder}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.object_key}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ExportStatus.COMPLETED:
+            return 100
+        if not self.size_bytes:
+            return 0
+        return min(100, int(100 * self.bytes_done / self.size_bytes))

@@ -1,0 +1,217 @@
+"""The one module that talks to S3: boto3 is imported nowhere else.
+
+`upload_file` runs a (multipart, for large files) upload with s3transfer in worker threads,
+while the caller's thread reports progress about once a second: database writes stay in
+the caller's thread and connection, and the caller can cancel. Every expected failure
+comes out as `S3ExportError`, whose text a person can act on and which never contains the
+secret access key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.exceptions as bce
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore.config import Config
+from s3transfer.subscribers import BaseSubscriber
+
+DEFAULT_REGION = "us-east-1"
+
+
+class S3ExportError(Exception):
+    """An expected failure (credentials, bucket, region, network): str() is for the user."""
+
+
+class UploadCancelledError(Exception):
+    """The caller asked to stop (its export row went away with the job)."""
+
+
+@dataclass(frozen=True)
+class S3Target:
+    bucket: str
+    key: str
+    access_key_id: str
+    region: str = ""
+    endpoint_url: str = ""
+
+    @property
+    def where(self) -> str:
+        host = self.endpoint_url or "AWS S3"
+        return f"s3://{self.bucket}/{self.key} ({host})"
+
+
+def _client(target: S3Target, secret_access_key: str):  # type: ignore[no-untyped-def]
+    custom = bool(target.endpoint_url)
+    config = Config(
+        signature_version="s3v4",
+        connect_timeout=10,
+        read_timeout=120,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # S3-compatible stores (SeaweedFS, MinIO, Ceph) expect path-style URLs, and several
+        # reject the CRC checksums boto3 adds by default since 1.36.
+        s3={"addressing_style": "path" if custom else "auto"},
+        request_checksum_calculation="when_required" if custom else "when_supported",
+        response_checksum_validation="when_required" if custom else "when_supported",
+    )
+    try:
+        return boto3.session.Session().client(
+            "s3",
+            region_name=target.region or DEFAULT_REGION,
+            endpoint_url=target.endpoint_url or None,
+            aws_access_key_id=target.access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=config,
+        )
+    except bce.InvalidRegionError as exc:
+        raise S3ExportError(
+            f"'{target.region}' is not a valid region name: use the bucket's region code, "
+            "such as us-east-1 or eu-west-3."
+        ) from exc
+    except ValueError as exc:  # botocore's "Invalid endpoint"
+        raise S3ExportError(
+            f"The endpoint URL '{target.endpoint_url}' is not valid: give it as "
+            "https://host[:port]."
+        ) from exc
+
+
+def upload_file(
+    *,
+    path: Path,
+    target: S3Target,
+    secret_access_key: str,
+    progress: Callable[[int], bool],
+    multipart_threshold: int,
+    multipart_chunksize: int,
+    report_every: float = 1.0,
+) -> None:
+    """Upload `path` to the target; `progress(bytes_sent)` returns False to cancel."""
+    client = _client(target, secret_access_key)
+    config = TransferConfig(
+        multipart_threshold=multipart_threshold,
+        multipart_chunksize=multipart_chunksize,
+        max_concurrency=4,
+        use_threads=True,
+        preferred_transfer_client="classic",
+    )
+    watch = _Watch()
+    manager = create_transfer_manager(client, config)
+    try:
+        future = manager.upload(str(path), target.bucket, target.key, subscribers=[watch])
+        while not future.done():
+            if not progress(watch.sent):
+                future.cancel()
+                raise UploadCancelledError
+            watch.finished.wait(report_every)
+        future.result()
+        progress(watch.sent)
+    except (S3ExportError, UploadCancelledError):
+        raise
+    except Exception as exc:
+        message = explain(exc, target)
+        if message is None:
+            raise
+        raise S3ExportError(message) from exc
+    finally:
+        # Waits for in-flight parts; s3transfer aborts an unfinished multipart upload so no
+        # orphan parts stay billed in the bucket.
+        manager.shutdown(cancel=True)
+
+
+class _Watch(BaseSubscriber):  # type: ignore[misc]
+    """Counts bytes sent by the transfer threads; wakes the reporting thread when done."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+
+    def on_progress(self, future: object, bytes_transferred: int, **kwargs: object) -> None:
+        with self._lock:
+            self.sent += bytes_transferred
+
+    def on_done(self, future: object, **kwargs: object) -> None:
+        self.finished.set()
+
+
+_CREDENTIALS = {
+    "SignatureDoesNotMatch": (
+        "S3 rejected the request signature: the Secret Access Key does not belong to "
+        "Access Key ID {key_id}. Check the secret (copy it again, without spaces) and retry."
+    ),
+    "InvalidAccessKeyId": (
+        "The Access Key ID {key_id} is not known to {service}. Check the Access Key ID "
+        "(and, for an S3-compatible store, the endpoint URL)."
+    ),
+    "ExpiredToken": "The credentials of Access Key ID {key_id} have expired. Use current ones.",
+    "InvalidToken": "The credentials of Access Key ID {key_id} are not valid any more.",
+}
+_REGION = {
+    "AuthorizationHeaderMalformed",
+    "PermanentRedirect",
+    "IllegalLocationConstraintException",
+    "InvalidRegion",
+    "301",
+}
+
+
+def explain(exc: BaseException, target: S3Target) -> str | None:
+    """A message a person can act on, or None for what is not an S3 or network problem."""
+    service = target.endpoint_url or "AWS S3"
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code") or meta.get("HTTPStatusCode") or "")
+        status = meta.get("HTTPStatusCode")
+        if code in _CREDENTIALS:
+            return _CREDENTIALS[code].format(key_id=target.access_key_id, service=service)
+        if code == "NoSuchBucket" or code == "404" and "bucket" in str(error).lower():
+            return (
+                f"Bucket '{target.bucket}' does not exist at {service}. Check the bucket "
+                "name (bucket names are lowercase) or create the bucket first."
+            )
+        if code in _REGION:
+            actual = error.get("Region") or meta.get("HTTPHeaders", {}).get(
+                "x-amz-bucket-region", ""
+            )
+            hint = f" S3 says it is in {actual}." if actual else ""
+            return (
+                f"Region '{target.region or DEFAULT_REGION}' was refused for bucket "
+                f"'{target.bucket}'.{hint} Set Region to the bucket's region."
+            )
+        if code == "InvalidBucketName":
+            return f"'{target.bucket}' is not a valid bucket name."
+        if code in ("AccessDenied", "AllAccessDisabled", "403"):
+            return (
+                f"Access denied: Access Key ID {target.access_key_id} may not write to "
+                f"{target.where}. It needs s3:PutObject on that bucket and folder (and "
+                "s3:AbortMultipartUpload for large files)."
+            )
+        if status and int(status) >= 500 or code in ("SlowDown", "ServiceUnavailable"):
+            return f"{service} is unavailable right now ({code}). Try the upload again later."
+        detail = str(error.get("Message") or "")
+        return f"{service} refused the upload: {code}{': ' + detail if detail else ''}."
+    if isinstance(exc, bce.SSLError):
+        return (
+            f"The TLS certificate of {service} was not accepted. Check the endpoint URL "
+            "(http:// or https://) and the server's certificate."
+        )
+    if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectionClosedError)):
+        return (
+            f"Cannot reach {service}: the connection was refused or dropped. Check the "
+            "endpoint URL and that this server's network can reach it."
+        )
+    if isinstance(exc, (bce.ConnectTimeoutError, bce.ReadTimeoutError)):
+        return (
+            f"{service} did not answer in time. Check the endpoint URL and the network, "
+            "then try again."
+        )
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return "Give both an Access Key ID and a Secret Access Key."
+    if isinstance(exc, bce.BotoCoreError):
+        return f"The upload to {service} failed: {exc}"
+    return None
