@@ -17,13 +17,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
+# Re-install whenever pyproject.toml changes. resemblyzer goes in without its declared
+# dependencies (`webrtcvad` fails to build, `typing` shadows the standard library); what it
+# really needs (torch, librosa, webrtcvad-wheels) is in pyproject.toml.
+RESEMBLYZER := resemblyzer==0.1.4
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(RESEMBLYZER)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps $(RESEMBLYZER)
 	@touch $@ $(VENV)/.installed-run
 
 setup: $(VENV)/.installed-run
@@ -40,6 +45,9 @@ test-system:
 	@command -v chromium >/dev/null || { \
 	  echo "Installing chromium (Debian) for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v espeak-ng >/dev/null || { \
+	  echo "Installing espeak-ng (Debian) for the speech tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; }
 
 test: $(VENV)/.installed-test test-system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

