@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 TEXT_LINE_EXTS = {".txt", ".text"}
 CSV_EXTS = {".csv", ".tsv"}
@@ -30,6 +31,10 @@ AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 TEXT_FIELDS = ("text", "sentence", "document", "content", "abstract")
 SKIPPED_NAMES = {"labels.txt", "labels.tsv", "dataset.json", "readme.md", "README.md"}
 MAX_TEXT_CHARS = 1_000_000
+# A UTF-8 character is at most 4 bytes: a longer line cannot be a valid sample, so it is
+# never read whole (memory stays flat even on a multi-gigabyte line).
+MAX_SAMPLE_BYTES = 4 * MAX_TEXT_CHARS + 2
+_CHUNK = 1 << 20
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -117,9 +122,14 @@ def _count_unit(path: Path, kind: str) -> int:
 
 
 def _count_csv_rows(path: Path) -> int:
-    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh, dialect=_dialect(path))
-        return sum(1 for _ in reader) - 1
+        try:
+            return sum(1 for _ in reader) - 1
+        except csv.Error as exc:
+            raise DatasetReadError(
+                f"{path.name} is not a readable CSV file (row {reader.line_num}: {exc})."
+            ) from exc
 
 
 def count_samples(path: Path) -> DatasetInfo:
@@ -131,9 +141,11 @@ def count_samples(path: Path) -> DatasetInfo:
     )
 
 
-def _decode(raw: bytes) -> tuple[str | None, str | None]:
+def _decode(raw: bytes, *, first: bool = False) -> tuple[str | None, str | None]:
+    if len(raw) > MAX_SAMPLE_BYTES:
+        return None, f"text longer than {MAX_TEXT_CHARS:,} characters"
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig" if first else "utf-8")
     except UnicodeDecodeError:
         return None, "not valid UTF-8 text"
     text = text.rstrip("\r\n")
@@ -161,43 +173,88 @@ def _text_field(keys: list[str]) -> str | None:
 Payload = tuple[str | None, str | None, str]  # (payload, error, location)
 
 
-def _unit_payloads(path: Path, kind: str, rel: str) -> Iterator[Payload]:
-    """(payload, error, location) for each sample of one file, in order."""
-    if kind == "audio":
-        yield str(path), None, rel
-    elif kind == "document":
-        yield (*_decode(path.read_bytes()), rel)
-    elif kind == "lines":
+def _skip_lines(fh: BinaryIO, count: int) -> None:
+    """Move past `count` lines without decoding them: later shards of a big file start fast.
+
+    Counting newlines in 1 MiB chunks runs at memory speed; iterating and decoding every
+    skipped line made the last shard of a million-line file cost as much as the whole job.
+    """
+    position = fh.tell()
+    while count > 0:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            return
+        found = chunk.count(b"\n")
+        if found < count:
+            count -= found
+            position += len(chunk)
+            continue
+        cut = -1
+        for _ in range(count):
+            cut = chunk.index(b"\n", cut + 1)
+        fh.seek(position + cut + 1)
+        return
+
+
+def _raw_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """Lines as bytes; one longer than MAX_SAMPLE_BYTES is cut short, never read whole."""
+    while raw := fh.readline(MAX_SAMPLE_BYTES + 1):
+        if len(raw) > MAX_SAMPLE_BYTES and not raw.endswith(b"\n"):
+            # Drain the rest of this line in chunks; the sample is reported as too long.
+            while (more := fh.readline(_CHUNK)) and not more.endswith(b"\n"):
+                pass
+        yield raw
+
+
+def _document_payload(path: Path) -> tuple[str | None, str | None]:
+    if path.stat().st_size > MAX_SAMPLE_BYTES:
+        return None, f"text longer than {MAX_TEXT_CHARS:,} characters"
+    return _decode(path.read_bytes(), first=True)
+
+
+def _unit_payloads(path: Path, kind: str, rel: str, skip: int = 0) -> Iterator[Payload]:
+    """(payload, error, location) for each sample of one file from sample `skip` on."""
+    if kind in ("audio", "document"):
+        if skip == 0:
+            yield (str(path), None, rel) if kind == "audio" else (*_document_payload(path), rel)
+    elif kind in ("lines", "jsonl"):
         with path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                yield (*_decode(raw), f"{rel} line {number}")
-    elif kind == "jsonl":
-        with path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+            _skip_lines(fh, skip)
+            for number, raw in enumerate(_raw_lines(fh), start=skip + 1):
                 where = f"{rel} line {number}"
-                text, error = _decode(raw)
-                if error:
-                    yield None, error, where
-                    continue
-                try:
-                    obj = json.loads(text or "")
-                except json.JSONDecodeError:
-                    yield None, "not valid JSON", where
-                    continue
-                key = _text_field(list(obj)) if isinstance(obj, dict) else None
-                if key is None or not isinstance(obj.get(key), str):
-                    yield None, f"no text field ({', '.join(TEXT_FIELDS)})", where
-                    continue
-                yield (*_decode(obj[key].encode("utf-8")), where)
+                text, error = _decode(raw, first=number == 1)
+                if kind == "lines" or error:
+                    yield text, error, where
+                else:
+                    yield (*_json_text(text or ""), where)
     elif kind == "csv":
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            reader = csv.reader(fh, dialect=_dialect(path))
+        yield from _csv_payloads(path, rel, skip)
+
+
+def _json_text(line: str) -> tuple[str | None, str | None]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not valid JSON"
+    key = _text_field(list(obj)) if isinstance(obj, dict) else None
+    if key is None or not isinstance(obj.get(key), str):
+        return None, f"no text field ({', '.join(TEXT_FIELDS)})"
+    return _decode(obj[key].encode("utf-8", "surrogatepass"))
+
+
+def _csv_payloads(path: Path, rel: str, skip: int) -> Iterator[Payload]:
+    # surrogateescape keeps undecodable bytes apart, so one bad row is reported on its own.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh, dialect=_dialect(path))
+        try:
             header = next(reader, None)
             if header is None:
                 return
             key = _text_field(header)
             column = header.index(key) if key else 0
-            for number, row in enumerate(reader, start=2):
+            for _ in islice(reader, skip):
+                pass
+            for number, row in enumerate(reader, start=skip + 2):
                 where = f"{rel} row {number}"
                 if column >= len(row):
                     yield None, f"no value in column {header[column]!r}", where
@@ -208,6 +265,10 @@ def _unit_payloads(path: Path, kind: str, rel: str) -> Iterator[Payload]:
                     yield None, "not valid UTF-8 text", where
                     continue
                 yield (*_decode(raw), where)
+        except csv.Error as exc:
+            raise DatasetReadError(
+                f"{rel} is not a readable CSV file (row {reader.line_num}: {exc})."
+            ) from exc
 
 
 def iter_samples(path: Path, start: int = 0, end: int | None = None) -> Iterator[Sample]:
@@ -224,9 +285,9 @@ def iter_samples(path: Path, start: int = 0, end: int | None = None) -> Iterator
             continue
         rel = unit_path.relative_to(base).as_posix()
         skip = max(start - offset, 0)
-        stop = None if end is None else end - offset
+        wanted = None if end is None else max(end - offset - skip, 0)
         for local, (payload, error, location) in enumerate(
-            islice(_unit_payloads(unit_path, kind, rel), skip, stop), start=skip
+            islice(_unit_payloads(unit_path, kind, rel, skip), wanted), start=skip
         ):
             yield Sample(offset + local, rel, location, payload, error)
         offset += size if size is not None else 0

@@ -1,0 +1,48 @@
+"""The per-process runner cache the engine relies on: a worker loads a model once and
+consecutive jobs reuse it."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import runners
+from worker.runners import ModelRef, get_runner
+
+VADER = ModelRef(name="vader-sentiment", source_type="builtin", location="vader")
+APP = "sentiment-analysis"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    runners._cache.clear()
+    yield
+    runners._cache.clear()
+
+
+def test_same_model_is_loaded_once_across_jobs(tmp_path):
+    first = get_runner(APP, VADER, {"batch_size": 32}, output_dir=tmp_path / "job1")
+    # Another job: other per-batch settings, another results folder, same model.
+    again = get_runner(APP, VADER, {"batch_size": 8}, output_dir=tmp_path / "job2")
+
+    assert again is first
+    assert runners.cache_info() == 1
+    assert first.predict(["A great result."]) == ["positive"]
+
+
+def test_cache_keeps_the_most_recently_used_models():
+    copies = [
+        ModelRef(name=f"vader-{i}", source_type="builtin", location="vader") for i in range(3)
+    ]
+    a = get_runner(APP, copies[0], {})
+    b = get_runner(APP, copies[1], {})
+    assert get_runner(APP, copies[0], {}) is a  # a is now the most recent
+    get_runner(APP, copies[2], {})  # evicts b, the least recently used
+
+    assert runners.cache_info() == 2
+    assert get_runner(APP, copies[0], {}) is a
+    assert get_runner(APP, copies[1], {}) is not b
+
+
+def test_settings_that_change_the_model_get_their_own_runner():
+    cpu = get_runner(APP, VADER, {"device": "cpu"})
+    assert get_runner(APP, VADER, {"device": "cuda"}) is not cpu
