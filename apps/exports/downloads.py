@@ -174,6 +174,9 @@ def results_file_response(request: HttpRequest, *, job: Job) -> HttpResponse | F
         filename=job.results_filename,
         content_type=content_type,
     )
+    # Django reads 4 KiB at a time by default; where sendfile is not used, bigger reads
+    # cost 512 KiB of memory and go several times faster.
+    response.block_size = 512 * 1024
     _with_range_headers(response, rng, size, etag)
     response["Last-Modified"] = formatdate(stat.st_mtime, usegmt=True)
     return response

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
 from apps.core.errors import add_errors_to_form
 from apps.exports.downloads import (
@@ -28,6 +29,10 @@ from apps.exports.panel import panel_context
 from apps.exports.selectors import get_job_for_results_access, results_overview
 from apps.exports.services import ExportBusyError, export_start
 from apps.jobs.models import Job
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
 
 
 def _results_home(user: Any, job: Job) -> str:
@@ -70,7 +75,7 @@ def export_history(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @sensitive_post_parameters("secret_access_key")
-def export_create(request: HttpRequest, pk: int) -> HttpResponse:
+def export_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_results_access(request.user, pk)
     form = ExportForm(request.POST)
     status = 400
