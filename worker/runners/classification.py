@@ -102,6 +102,7 @@ def _minilm(device: str) -> Any:
     verify_sha256(folder / "model.safetensors", MINILM_SHA256, "all-MiniLM-L6-v2")
     from sentence_transformers import SentenceTransformer
 
+    hf.quiet()
     encoder = SentenceTransformer(str(folder), device=torch_dev, local_files_only=True)
     with _encoders_lock:
         return _encoders.setdefault(key, encoder)

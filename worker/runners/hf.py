@@ -86,9 +86,18 @@ def config_labels(config: dict[str, Any]) -> list[str]:
     return [label for _, label in pairs]
 
 
+def quiet() -> None:
+    """No progress bars in worker logs (one per weight file loaded otherwise)."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
     import transformers
 
+    quiet()
     refuse_pickles(folder)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(

@@ -59,6 +59,8 @@ NUMERIC_TYPES = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CAR
 # Types trusted from a re-cased headline (see the module docstring).
 RECASED_TYPES = {"PERSON", "PER", "GPE", "LOC", "ORG", "NORP"}
 ALL_CAPS_SHARE = 0.9
+ARTICLES = {"the", "a", "an"}
+POSSESSIVES = {"'s", "\u2019s", "'", "\u2019"}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _DASH = re.compile(r"\s+-+\s+")
 
@@ -167,7 +169,7 @@ class SpacyRunner:
             kind = conll_type(ent.label_) if self._scheme == "conll" else ent.label_
             if kind is None:
                 continue
-            for position, token in enumerate(ent):
+            for position, token in enumerate(_conll_span(ent)):
                 begin = offset + token.idx
                 tags.append((begin, begin + len(token.text), f"{'BI'[position > 0]}-{kind}"))
         return tags
@@ -188,6 +190,17 @@ class SpacyRunner:
         for (owner, offset, _, kinds), doc in zip(pieces, docs, strict=True):
             tags[owner] += self._tags(doc, offset, kinds)
         return [_result(text, tags[i]) for i, text in enumerate(payloads)]
+
+
+def _conll_span(ent: Any) -> list[Any]:
+    """The entity's tokens without a leading article or a trailing possessive, as in CoNLL
+    ("the European Union's" → "European Union")."""
+    tokens = list(ent)
+    while len(tokens) > 1 and tokens[0].lower_ in ARTICLES:
+        tokens.pop(0)
+    while len(tokens) > 1 and tokens[-1].lower_ in POSSESSIVES:
+        tokens.pop()
+    return tokens
 
 
 # --- Hugging Face ---------------------------------------------------------------------

@@ -1,0 +1,243 @@
+"""Fixtures for the ML App tests: data and checkpoints made in the test session.
+
+Speech comes from espeak-ng (two voices, a known script, pauses), Hugging Face
+checkpoints are tiny random-weight BERTs built with transformers and saved with
+safetensors (nothing is downloaded). Jobs run through the real service and worker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
+from apps.core.storage import storage_root
+from apps.jobs.models import Job
+from apps.jobs.services import job_create
+from tests.conftest import wait_for_job
+from tests.factories import make_project
+
+SAMPLE_RATE = 16000
+# (espeak-ng voice, what it says); the voices alternate, with pauses between turns.
+CONVERSATION = [
+    ("en-us", "Good morning everyone, thanks for joining the weekly planning meeting."),
+    ("en+f3", "Thanks. I have two updates about the new billing service and the release date."),
+    ("en-us", "Great, please start with the billing service."),
+    ("en+f3", "The billing service passed all tests yesterday, and we plan to ship it on Tuesday."),
+    ("en-us", "That sounds good. Do we need more people on the support team for the launch?"),
+    ("en+f3", "Yes, I think we need two more engineers for the first week."),
+]
+LEAD_IN_S = 0.5
+PAUSE_S = 0.9
+
+NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
+
+
+def espeak(voice: str, text: str) -> np.ndarray:
+    """16 kHz mono speech, trimmed of espeak's leading and trailing silence."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is missing: run `make test-system` (apt-get install espeak-ng).")
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "150", "--stdout", text], capture_output=True, check=True
+    ).stdout
+    data, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    data = resample_poly(data, SAMPLE_RATE, rate).astype(np.float32)
+    loud = np.flatnonzero(np.abs(data) > 0.01)
+    return data[loud[0] : loud[-1] + 1]
+
+
+@dataclass(frozen=True)
+class Turn:
+    voice: str
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Conversation:
+    audio: np.ndarray
+    turns: list[Turn]
+
+    def write(self, path: Path, **kwargs: Any) -> Path:
+        import soundfile
+
+        soundfile.write(path, self.audio, SAMPLE_RATE, **kwargs)
+        return path
+
+
+@pytest.fixture(scope="session")
+def conversation() -> Conversation:
+    pieces = [np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32)]
+    turns, clock = [], LEAD_IN_S
+    for voice, text in CONVERSATION:
+        clip = espeak(voice, text)
+        turns.append(Turn(voice, text, clock, clock + len(clip) / SAMPLE_RATE))
+        pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)
+        pieces += [clip, pause]
+        clock += (len(clip) + len(pause)) / SAMPLE_RATE
+    return Conversation(np.concatenate(pieces), turns)
+
+
+# --- Hugging Face checkpoints ---------------------------------------------------------
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = ["the", "a", "of", "to", "and", "in", "on", "for", "is", "was", "said", "market"]
+WORDS += ["shares", "rose", "fell", "good", "bad", "great", "terrible", "company", "profit"]
+WORDS += ["loss", "john", "smith", "london", "paris", "new", "york", "google", "bank"]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+VOCAB = SPECIAL_TOKENS + WORDS + list(".,'-0123456789" + LETTERS) + [f"##{c}" for c in LETTERS]
+
+
+def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool = True) -> Path:
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    folder.mkdir(parents=True)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = transformers.BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    torch.manual_seed(0)
+    model = getattr(transformers, head)(config)
+    tokenizer.save_pretrained(folder)
+    if safetensors:
+        model.save_pretrained(folder)
+    else:  # what an old checkpoint looks like: config.json and a pickled state dict
+        config.architectures = [head]
+        config.save_pretrained(folder)
+        torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    seq = "BertForSequenceClassification"
+    return {
+        "sentiment": _tiny_bert(root / "sentiment", ["negative", "positive"], seq),
+        "topics": _tiny_bert(root / "topics", ["sports", "cooking", "travel"], seq),
+        "emotions": _tiny_bert(root / "emotions", ["joy", "anger", "fear"], seq),
+        "ner": _tiny_bert(root / "ner", NER_LABELS, "BertForTokenClassification"),
+        "pickled": _tiny_bert(root / "pickled", ["negative", "positive"], seq, safetensors=False),
+    }
+
+
+# --- catalog rows and jobs ------------------------------------------------------------
+
+
+def user_dataset(owner: Any, app_key: str, files: dict[str, bytes], name: str) -> Dataset:
+    """A private dataset of `owner` holding `files` under the storage root."""
+    dataset = Dataset.objects.create(
+        name=name,
+        owner=owner,
+        organization=owner.membership.organization,
+        visibility=Visibility.PRIVATE,
+        folder="",
+    )
+    dataset.folder = f"datasets/{dataset.pk}"
+    dataset.save(update_fields=["folder"])
+    dataset.ml_apps.add(MLApp.objects.get(key=app_key))
+    root = storage_root() / dataset.folder
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return dataset
+
+
+def user_model(owner: Any, app_key: str, checkpoint: Path, name: str) -> MLModel:
+    """A private Hugging Face model of `owner`, copied under the storage root."""
+    model = MLModel.objects.create(
+        name=name,
+        owner=owner,
+        organization=owner.membership.organization,
+        visibility=Visibility.PRIVATE,
+        ml_app=MLApp.objects.get(key=app_key),
+        source_type="huggingface",
+        source="",
+    )
+    model.source = f"models/{model.pk}"
+    model.save(update_fields=["source"])
+    shutil.copytree(checkpoint, storage_root() / model.source)
+    return model
+
+
+@dataclass
+class Finished:
+    job: Job
+    folder: Path
+
+    @property
+    def results(self) -> Path:
+        return self.folder / self.job.results_filename
+
+    def lines(self) -> list[str]:
+        return self.results.read_text(encoding="utf-8").splitlines()
+
+    def errors(self) -> list[dict[str, Any]]:
+        text = (self.folder / "errors.jsonl").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines()]
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.folder / "summary.json").read_text(encoding="utf-8"))
+
+
+class JobRunner:
+    """Runs one job through the real service and worker and waits for its end."""
+
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self.project = make_project(owner, name="ML Apps")
+        self.count = 0
+
+    def __call__(
+        self,
+        app_key: str,
+        model: MLModel | str,
+        dataset: Dataset | str,
+        path: str = "",
+        timeout: float = 240,
+        **settings: Any,
+    ) -> Finished:
+        self.count += 1
+        if isinstance(model, str):
+            model = MLModel.objects.get(name=model, visibility=Visibility.PLATFORM)
+        if isinstance(dataset, str):
+            dataset = Dataset.objects.get(name=dataset, visibility=Visibility.PLATFORM)
+        job = job_create(
+            user=self.owner,
+            project=self.project,
+            name=f"{app_key}-{self.count}",
+            ml_app=MLApp.objects.get(key=app_key),
+            model=model,
+            dataset=dataset,
+            dataset_path=path,
+            settings=settings,
+        )
+        job = wait_for_job(job.pk, timeout=timeout)
+        return Finished(job, storage_root() / job.results_dir)
+
+
+@pytest.fixture
+def run_job(live_worker: Any, owner: Any) -> JobRunner:
+    return JobRunner(owner)

@@ -1,0 +1,130 @@
+"""Speech recognition with diarization, run by the real worker on speech made by espeak-ng."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+import soundfile
+
+from tests.runners.conftest import Conversation, user_dataset
+
+pytestmark = pytest.mark.worker
+
+HEADER = [
+    "input_file",
+    "segment_file",
+    "speaker",
+    "start",
+    "duration",
+    "transcript",
+    "annotated_transcript",
+]
+NUMBERS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "10": "ten"}
+
+
+def words(text: str) -> list[str]:
+    tokens = re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    return [NUMBERS.get(t, t) for t in tokens]
+
+
+def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
+    row = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, start=1):
+        previous, row[0] = row[0], i
+        for j, hyp in enumerate(hypothesis, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref != hyp))
+    return row[-1] / len(reference)
+
+
+def rows_of(finished) -> list[list[str]]:
+    with finished.results.open(newline="", encoding="utf-8") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == HEADER
+    assert all(len(row) == 7 for row in table)
+    return table[1:]
+
+
+def test_two_speaker_conversation_is_diarized_and_transcribed(
+    run_job, owner, conversation: Conversation, tmp_path
+):
+    audio = conversation.write(tmp_path / "meeting.wav").read_bytes()
+    dataset = user_dataset(owner, "speech-recognition", {"calls/meeting.wav": audio}, "calls")
+    finished = run_job("speech-recognition", "whisper-tiny.en", dataset, "calls")
+    assert finished.job.status == "COMPLETED", finished.job.error_message
+    assert finished.results.name == "predictions.csv"
+    rows = rows_of(finished)
+
+    # One row per turn, boundaries within 0.5 s of where each voice really spoke.
+    truth = conversation.turns
+    assert len(rows) == len(truth), rows
+    for row, turn in zip(rows, truth, strict=True):
+        start, duration = float(row[3]), float(row[4])
+        assert abs(start - turn.start) <= 0.5, (row, turn)
+        assert abs(start + duration - turn.end) <= 0.5, (row, turn)
+
+    # Both speakers found, and each voice always gets the same identifier.
+    speaker_of = {}
+    for row, turn in zip(rows, truth, strict=True):
+        speaker_of.setdefault(turn.voice, row[2])
+        assert row[2] == speaker_of[turn.voice]
+    assert sorted(speaker_of.values()) == ["SPEAKER_00", "SPEAKER_01"]
+
+    reference = words(" ".join(t.text for t in truth))
+    hypothesis = words(" ".join(row[5] for row in rows))
+    wer = word_error_rate(reference, hypothesis)
+    print(f"tiny.en WER on the espeak conversation: {wer:.3f}")
+    assert wer <= 0.25
+
+    for row in rows:
+        assert row[0] == "meeting.wav"
+        raw, annotated = row[5], row[6]
+        assert raw == raw.lower() and not re.search(r"[.,?!;:]", raw)
+        assert re.search(r"[A-Z]", annotated) and re.search(r"[.,?!]", annotated)
+        segment = finished.folder / row[1]
+        assert row[1].startswith("segments/") and segment.is_file()
+        info = soundfile.info(segment)
+        assert info.samplerate == 16000
+        assert abs(info.duration - float(row[4])) < 0.05
+
+    summary = finished.summary()
+    assert summary["segments_folder"] == "segments/"
+    assert summary["counts"] == {"total": 1, "done": 1, "failed": 0}
+
+
+def test_every_audio_format_is_read_and_a_corrupt_file_lands_in_errors(
+    run_job, owner, conversation: Conversation, tmp_path
+):
+    first = conversation.turns[0]
+    clip = Conversation(
+        conversation.audio[: int((first.end + 0.3) * 16000)], conversation.turns[:1]
+    )
+    files = {
+        "a.flac": clip.write(tmp_path / "a.flac").read_bytes(),
+        "b.mp3": clip.write(tmp_path / "b.mp3").read_bytes(),
+        "c.ogg": clip.write(tmp_path / "c.ogg", format="OGG", subtype="VORBIS").read_bytes(),
+        "d.wav": clip.write(tmp_path / "d.wav").read_bytes(),
+        "e_broken.mp3": b"ID3\x03\x00\x00\x00" + bytes(range(256)) * 8,
+    }
+    dataset = user_dataset(owner, "speech-recognition", files, "formats")
+    finished = run_job("speech-recognition", "whisper-tiny.en", dataset, num_speakers=1)
+    assert finished.job.status == "COMPLETED", finished.job.error_message
+    rows = rows_of(finished)
+    assert [row[0] for row in rows] == ["a.flac", "b.mp3", "c.ogg", "d.wav"]
+    for row in rows:
+        assert row[2] == "SPEAKER_00"
+        assert word_error_rate(words(first.text), words(row[5])) <= 0.25, row
+    (error,) = finished.errors()
+    assert error["index"] == 4 and error["input"] == "e_broken.mp3"
+    assert error["reason"].startswith("not a readable audio file")
+
+
+def test_whisper_base_transcribes_the_platform_call(run_job):
+    finished = run_job("speech-recognition", "whisper-base", "meeting_audio", num_speakers=2)
+    assert finished.job.status == "COMPLETED", finished.job.error_message
+    rows = rows_of(finished)
+    assert [row[2] for row in rows] == [f"SPEAKER_0{i % 2}" for i in range(5)]
+    text = " ".join(row[5] for row in rows)
+    for phrase in ("support desk", "order number", "delivered tomorrow"):
+        assert phrase in text
