@@ -17,6 +17,7 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("api/v1/", include(("apps.api.urls", "api"), namespace="api")),
     path("projects/", include("apps.projects.urls")),
+    path("hub/", include("apps.catalog.urls")),
     path("", include("apps.jobs.urls")),
     path("", include("apps.exports.urls")),
 ]

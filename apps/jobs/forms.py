@@ -1,33 +1,365 @@
+"""The batch-inference wizard form and the dashboard filters.
+
+The wizard's dependent dropdowns are re-rendered by the server from the form's values
+(netbox `HTMXSelect` style): `wizard_initial` decides what the ML App, model, dataset and
+path become after one of them changed, and the form narrows the options it displays.
+`clean()` then re-checks everything through `apps.jobs.services.job_validate`, so nothing
+the browser sends is trusted.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+from django.urls import reverse
 
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
+from apps.catalog.settings_schema import FieldSpec, settings_validate
+from apps.jobs.models import JobStatus
+from apps.jobs.services import job_validate
+from apps.projects.models import Project
+
+HUB = "hub"  # the "Select from model hub" / "Select from datasets" option
+NONE = "none-"  # a disabled placeholder in an empty group
+SETTING_PREFIX = "setting_"
+MODEL_GROUPS = (("mine", "My models"), ("platform", "Platform models"),
+                ("organization", "Organization models"))
+DATASET_GROUPS = (("mine", "My datasets"), ("platform", "Platform datasets"),
+                  ("organization", "Organization datasets"))
 
 
-class JobForm(forms.Form):
-    """Field shapes only; every rule (access, ML App match, path, settings) is re-checked
-    by apps.jobs.services.job_validate, so nothing here is trusted on its own."""
+def _pk(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
 
+
+def _setting_field(spec: FieldSpec) -> forms.Field:
+    help_parts = [spec.get("help", "")]
+    if "min" in spec and "max" in spec:
+        help_parts.append(f"From {spec['min']:,} to {spec['max']:,}.")
+    default = spec.get("default")
+    help_parts.append(f"Default: {default if default not in ('', None) else 'empty'}.")
+    common = {"label": spec["label"], "required": False, "help_text": " ".join(help_parts)}
+    kind = spec["type"]
+    if kind == "choice":
+        return forms.ChoiceField(choices=[tuple(c) for c in spec["choices"]], **common)
+    if kind in ("int", "float"):
+        attrs = {"inputmode": "numeric" if kind == "int" else "decimal",
+                 "step": "1" if kind == "int" else "any"}
+        for bound in ("min", "max"):
+            if bound in spec:
+                attrs[bound] = str(spec[bound])
+        # A CharField: the limits are enforced by settings_validate, with its messages.
+        return forms.CharField(widget=forms.NumberInput(attrs=attrs), **common)
+    placeholder = {"auto_int": "auto", "threshold": "e.g. 10 or 5%"}.get(kind, "")
+    return forms.CharField(
+        max_length=spec.get("max_length", 500),
+        widget=forms.TextInput(attrs={"placeholder": placeholder} if placeholder else {}),
+        **common,
+    )
+
+
+class GroupedSelect(forms.Select):
+    """A select whose empty-group placeholders cannot be chosen."""
+
+    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int,
+                      subindex: int | None = None, attrs: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if str(value).startswith(NONE):
+            option["attrs"]["disabled"] = True
+        return option
+
+
+class BatchJobForm(forms.Form):
     name = forms.CharField(label="Job Name", max_length=100)
     ml_app = forms.ModelChoiceField(
         label="ML App", queryset=MLApp.objects.none(), empty_label="Clear", required=False
     )
     model = forms.ModelChoiceField(
-        label="Select model", queryset=MLModel.objects.none(), required=False
+        label="Select model",
+        queryset=MLModel.objects.none(),
+        required=False,
+        widget=GroupedSelect,
+        error_messages={"invalid_choice": "Choose a model you may use."},
     )
     dataset = forms.ModelChoiceField(
-        label="Select dataset", queryset=Dataset.objects.none(), required=False
+        label="Select dataset",
+        queryset=Dataset.objects.none(),
+        required=False,
+        widget=GroupedSelect,
+        error_messages={"invalid_choice": "Choose a dataset you may use."},
     )
     dataset_path = forms.CharField(
-        label="Relative dataset folder/file path", max_length=1024, required=False
+        label="Relative dataset folder/file path", max_length=1024, required=False,
+        help_text="A file or folder inside the dataset, e.g. test.txt; empty means the "
+        "whole dataset.",
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *, user: Any, project: Project,
+                 initial: dict[str, Any] | None = None) -> None:
+        super().__init__(data, initial=initial)
+        self.user, self.project = user, project
+        # One query each; displayed options are narrowed in Python from these lists.
+        self.ml_apps = list(ml_apps_list())
+        self.models = list(models_visible_to(user))
+        self.datasets = list(datasets_visible_to(user))
         self.fields["ml_app"].queryset = ml_apps_list()  # type: ignore[attr-defined]
+        # Validation accepts every model/dataset the user may use, so a mismatch gets its
+        # own message from job_validate instead of "not one of the choices".
         self.fields["model"].queryset = models_visible_to(user)  # type: ignore[attr-defined]
         self.fields["dataset"].queryset = datasets_visible_to(user)  # type: ignore[attr-defined]
+        self.shown_ml_app = self._shown_ml_app()
+        self.settings_schema: list[FieldSpec] = (
+            self.shown_ml_app.settings_schema if self.shown_ml_app else []
+        )
+        for spec in self.settings_schema:
+            field = _setting_field(spec)
+            field.initial = spec.get("default")
+            self.fields[SETTING_PREFIX + spec["name"]] = field
+        self._narrow_choices()
+        self._live_attrs()
+
+    def _live_attrs(self) -> None:
+        """HTMX wiring (netbox HTMXSelect style); without JavaScript these attrs do nothing."""
+        new_url = reverse("jobs:new", args=[self.project.pk])
+        refresh = {
+            "hx-post": new_url,
+            "hx-trigger": f"change[this.value !== '{HUB}']",
+            "hx-target": "#job-form",
+            "hx-swap": "outerHTML",
+            "hx-vals": '{"_action": "refresh"}',
+        }
+        self.fields["ml_app"].widget.attrs.update(refresh)
+        self.fields["model"].widget.attrs.update(
+            {**refresh, "data-hub-url": reverse("catalog:model_hub"), "data-hub": "model"}
+        )
+        self.fields["dataset"].widget.attrs.update(
+            {**refresh, "data-hub-url": reverse("catalog:dataset_hub"), "data-hub": "dataset"}
+        )
+        self.fields["name"].widget.attrs.update({
+            "hx-get": reverse("jobs:check_name", args=[self.project.pk]),
+            "hx-trigger": "input changed delay:300ms",
+            "hx-target": "#name-check",
+            "hx-swap": "outerHTML",
+            "hx-sync": "this:replace",
+            "autocomplete": "off",
+            "aria-describedby": "name-check",
+        })
+        self.fields["dataset_path"].widget.attrs.update({
+            "hx-get": reverse("jobs:check_path", args=[self.project.pk]),
+            "hx-trigger": "input changed delay:300ms",
+            "hx-include": "#id_dataset, #id_ml_app, #id_model",
+            "hx-target": "#path-check",
+            "hx-swap": "outerHTML",
+            "hx-sync": "this:replace",
+            "autocomplete": "off",
+            "spellcheck": "false",
+            "placeholder": "e.g. test.txt",
+            "aria-describedby": "path-check id_dataset_path_helptext",
+        })
+
+    # --- what the form shows ----------------------------------------------------------
+
+    def _value(self, name: str) -> Any:
+        if self.is_bound:
+            return self.data.get(self.add_prefix(name))
+        return self.initial.get(name)
+
+    def _shown_ml_app(self) -> MLApp | None:
+        """The ML App chosen, else the chosen model's (picking a model fills the ML App)."""
+        by_pk = {app.pk: app for app in self.ml_apps}
+        app = by_pk.get(_pk(self._value("ml_app")))
+        if app is None:
+            model = self.model_by_pk(_pk(self._value("model")))
+            app = by_pk.get(model.ml_app_id) if model else None
+        return app
+
+    def model_by_pk(self, pk: int | None) -> MLModel | None:
+        return next((m for m in self.models if m.pk == pk), None)
+
+    def dataset_by_pk(self, pk: int | None) -> Dataset | None:
+        return next((d for d in self.datasets if d.pk == pk), None)
+
+    def _narrow_choices(self) -> None:
+        app_pk = _pk(self._value("ml_app"))
+        user_pk = self.user.pk
+        models = [m for m in self.models if app_pk is None or m.ml_app_id == app_pk]
+        datasets = [
+            d for d in self.datasets
+            if app_pk is None or any(a.pk == app_pk for a in d.ml_apps.all())
+        ]
+        self.fields["model"].widget.choices = self._grouped(
+            models, MODEL_GROUPS, user_pk, "Select from model hub…",
+            label=lambda m: m.name if app_pk else f"{m.name} ({m.ml_app.name})",
+            narrowed=app_pk is not None,
+        )
+        self.fields["dataset"].widget.choices = self._grouped(
+            datasets, DATASET_GROUPS, user_pk, "Select from datasets…", label=lambda d: d.name,
+            narrowed=app_pk is not None, skip_empty={"organization"},
+        )
+
+    @staticmethod
+    def _grouped(items: list[Any], groups: tuple[tuple[str, str], ...], user_pk: int,
+                 hub_label: str, *, label: Any, narrowed: bool,
+                 skip_empty: frozenset[str] | set[str] = frozenset()) -> list[Any]:
+        choices: list[Any] = [("", "---------")]
+        for tier, title in groups:
+            options = [(str(i.pk), label(i)) for i in items if i.tier_for(user_pk) == tier]
+            if not options and tier in skip_empty:
+                continue
+            # An empty group still shows, so people see where their models would be.
+            empty = "(none for this ML App)" if narrowed else "(none yet)"
+            choices.append((title, options or [(f"{NONE}{tier}", empty)]))
+        choices.append((HUB, hub_label))
+        return choices
+
+    def settings_fields(self) -> list[forms.BoundField]:
+        return [self[SETTING_PREFIX + spec["name"]] for spec in self.settings_schema]
+
+    def settings_have_errors(self) -> bool:
+        return any(f.errors for f in self.settings_fields())
+
+    # --- what the server re-checks ----------------------------------------------------
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        model, ml_app = cleaned.get("model"), cleaned.get("ml_app")
+        if ml_app is None and model is not None:
+            ml_app = cleaned["ml_app"] = model.ml_app
+        raw_settings = {
+            spec["name"]: cleaned.get(SETTING_PREFIX + spec["name"])
+            for spec in self.settings_schema
+        }
+        if ml_app is not None and (self.shown_ml_app is None or ml_app.pk != self.shown_ml_app.pk):
+            raw_settings = {}  # fields of another ML App: take the chosen app's defaults
+        settings_ok = True
+        if ml_app is not None:
+            try:
+                cleaned["settings"] = settings_validate(ml_app.settings_schema, raw_settings)
+            except ValidationError as exc:
+                settings_ok = False
+                for key, messages in exc.message_dict.items():
+                    target = SETTING_PREFIX + key
+                    for message in messages:
+                        self.add_error(target if target in self.fields else None, message)
+        try:
+            job_validate(
+                user=self.user,
+                project=self.project,
+                name=cleaned.get("name", ""),
+                ml_app=ml_app,
+                model=model,
+                dataset=cleaned.get("dataset"),
+                dataset_path=cleaned.get("dataset_path", ""),
+                settings=raw_settings,
+            )
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                if key == "settings" and not settings_ok:
+                    continue  # already shown next to each setting
+                target = key if key in self.fields else None
+                if target and self.has_error(target):
+                    continue  # e.g. "not one of the choices" already says it
+                for message in messages:
+                    self.add_error(target, message)
+        return cleaned
+
+
+def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict[str, Any]:
+    """The wizard's values after one field changed: what the re-rendered form shows.
+
+    - picking a model (from the dropdown or the hub) fills the ML App with the model's;
+    - choosing an ML App drops a model or dataset that does not serve it;
+    - choosing a dataset fills an empty path with the dataset's default path.
+    """
+    values: dict[str, Any] = {k: data.get(k, "") for k in ("name", "ml_app", "model",
+                                                          "dataset", "dataset_path")}
+    for key in ("model", "dataset"):
+        use = data.get(f"use_{key}")
+        if use:  # a "Use model" / "Use dataset" button without JavaScript
+            values[key], trigger = use, key
+    app = next((a for a in form.ml_apps if a.pk == _pk(values["ml_app"])), None)
+    model = form.model_by_pk(_pk(values["model"]))
+    dataset = form.dataset_by_pk(_pk(values["dataset"]))
+    if model is not None and (app is None or trigger == "model"):
+        app = next((a for a in form.ml_apps if a.pk == model.ml_app_id), None)
+    if app is not None and model is not None and model.ml_app_id != app.pk:
+        model = None
+    if app is not None and dataset is not None and app not in dataset.ml_apps.all():
+        dataset = None
+    if dataset is not None and trigger == "dataset" and not values["dataset_path"].strip():
+        values["dataset_path"] = dataset.default_path
+    values["ml_app"] = app.pk if app else ""
+    values["model"] = model.pk if model else (HUB if values["model"] == HUB else "")
+    values["dataset"] = dataset.pk if dataset else (HUB if values["dataset"] == HUB else "")
+    schema_names = {s["name"] for s in (app.settings_schema if app else [])}
+    for key, value in data.items():
+        name = key.removeprefix(SETTING_PREFIX)
+        if key.startswith(SETTING_PREFIX) and name in schema_names:
+            values[key] = value  # settings shared by both ML Apps keep what was typed
+    return values
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+# Column key → (header, ordering field), in the dashboard's column order.
+SORTS = {
+    "name": ("Name", "name"),
+    "project": ("Project", "project__name"),
+    "ml_app": ("ML App", "ml_app__name"),
+    "model": ("Model", "model_name"),
+    "dataset": ("Dataset", "dataset_name"),
+    "status": ("Status", "status"),
+    "created": ("Created", "created_at"),
+}
+PER_PAGE = (10, 25, 50, 100)
+
+
+class DashboardFilterForm(forms.Form):
+    q = forms.CharField(label="Search by name", required=False, max_length=100)
+    status = forms.ChoiceField(
+        label="Status", required=False,
+        choices=[("", "Any status"), ("active", "Active"), *JobStatus.choices],
+    )
+    project = forms.TypedChoiceField(label="Project", required=False, coerce=int,
+                                     empty_value=None)
+    ml_app = forms.TypedChoiceField(label="ML App", required=False, coerce=int,
+                                    empty_value=None)
+    sort = forms.ChoiceField(
+        label="Sort by", required=False,
+        choices=[(f"{d}{k}", f"{label} {'↓' if d else '↑'}")
+                 for k, (label, _) in SORTS.items() for d in ("-", "")],
+    )
+    per_page = forms.TypedChoiceField(
+        label="Per page", required=False, coerce=int, empty_value=25,
+        choices=[(n, str(n)) for n in PER_PAGE],
+    )
+
+    def __init__(self, data: Any, *, projects: list[tuple[int, str]],
+                 ml_apps: list[tuple[int, str]]) -> None:
+        super().__init__(data)
+        self.fields["project"].choices = [("", "All projects"), *projects]  # type: ignore[attr-defined]
+        self.fields["ml_app"].choices = [("", "All ML Apps"), *ml_apps]  # type: ignore[attr-defined]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters; a value that is not valid is ignored, never an error page."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        values = {
+            "q": data.get("q") or "",
+            "status": data.get("status") or "",
+            "project": data.get("project"),
+            "ml_app": data.get("ml_app"),
+            "sort": data.get("sort") or "-created",
+            "per_page": data.get("per_page") or 25,
+        }
+        for name in self.errors:  # keep only the fields that are fine
+            values[name] = {"sort": "-created", "per_page": 25, "q": "", "status": ""}.get(name)
+        return values

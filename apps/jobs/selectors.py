@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from apps.jobs.models import Job
+from apps.catalog.models import Dataset, MLApp, MLModel
+from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
+from apps.core.storage import UnsafePathError, storage_path
+from apps.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from apps.projects.models import Project
 
 
 def jobs_for_user(user: Any) -> QuerySet[Job]:
@@ -25,3 +33,142 @@ def get_job_for_user(user: Any, pk: int) -> Job:
         pk=pk,
         owner_id=user.pk,
     )
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+# Every column the dashboard shows, and nothing else: the rows need one query, whatever
+# the page size (model and dataset names are snapshots on the job).
+DASHBOARD_COLUMNS = (
+    "id", "name", "project", "project__name", "ml_app", "ml_app__name", "model_name",
+    "dataset_name", "status", "total_samples", "done_samples", "failed_samples",
+    "created_at", "started_at", "finished_at",
+)
+
+
+def jobs_for_dashboard(
+    *,
+    user: Any,
+    q: str = "",
+    status: str = "",
+    project_id: int | None = None,
+    ml_app_id: int | None = None,
+    sort: str = "-created_at",
+) -> QuerySet[Job]:
+    qs = jobs_for_user(user).only(*DASHBOARD_COLUMNS)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if status == "active":
+        qs = qs.filter(status__in=ACTIVE_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    if project_id is not None:
+        qs = qs.filter(project_id=project_id)
+    if ml_app_id is not None:
+        qs = qs.filter(ml_app_id=ml_app_id)
+    return qs.order_by(sort, "-id")
+
+
+def dashboard_filter_options(user: Any) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(projects, ML Apps) for the filter dropdowns: one query each."""
+    projects = list(
+        Project.objects.filter(owner_id=user.pk).order_by("name").values_list("id", "name")
+    )
+    apps = list(ml_apps_list().values_list("id", "name"))
+    return projects, apps
+
+
+# --- wizard ---------------------------------------------------------------------------
+
+
+def job_name_taken(*, project: Project, name: str) -> bool:
+    return Job.objects.filter(project=project, name=name.strip()).exists()
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the wizard shows before Run job: the sample count and the results file."""
+
+    ml_app: MLApp | None
+    model: MLModel | None
+    dataset: Dataset | None
+    dataset_path: str
+    count: int | None = None
+    path_error: str = ""
+
+    @property
+    def results_file(self) -> str:
+        if self.ml_app is None or self.dataset is None:
+            return ""
+        return self.ml_app.results_name_for(self.dataset.name)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.ml_app and self.model and self.dataset and self.count)
+
+
+def _pk(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def job_preflight(
+    *, user: Any, ml_app: Any, model: Any, dataset: Any, dataset_path: str
+) -> Preflight:
+    """Resolve the wizard's raw values (only what the user may use) and count the samples."""
+    from apps.jobs.services import job_input_check
+
+    model_obj = models_visible_to(user).filter(pk=_pk(model)).first() if _pk(model) else None
+    app = ml_apps_list().filter(pk=_pk(ml_app)).first() if _pk(ml_app) else None
+    if app is None and model_obj is not None:
+        app = model_obj.ml_app
+    dataset_obj = (
+        datasets_visible_to(user).filter(pk=_pk(dataset)).first() if _pk(dataset) else None
+    )
+    path = (dataset_path or "").strip()
+    if dataset_obj is None:
+        return Preflight(app, model_obj, None, path)
+    path = path or dataset_obj.default_path  # what job_create runs on when left empty
+    try:
+        count = job_input_check(dataset=dataset_obj, relative_path=path)
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict.get("dataset_path", exc.messages))
+        return Preflight(app, model_obj, dataset_obj, path, path_error=message)
+    if count == 0:
+        return Preflight(app, model_obj, dataset_obj, path, count=0,
+                         path_error=f"'{path or '.'}' holds no samples.")
+    return Preflight(app, model_obj, dataset_obj, path, count=count)
+
+
+# --- job window -----------------------------------------------------------------------
+
+MAX_ERROR_LINES = 200_000
+
+
+def job_error_reasons(job: Job, *, limit: int = 5) -> list[tuple[str, int]]:
+    """The most frequent sample errors: from summary.json, else counted from errors.jsonl."""
+    if not job.failed_samples and job.status != JobStatus.FAILED:
+        return []
+    try:
+        folder = storage_path(job.results_dir)
+    except UnsafePathError:
+        return []
+    reasons: Counter[str] = Counter()
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        reasons.update({str(k): int(v) for k, v in summary.get("error_reasons", {}).items()})
+    except (OSError, ValueError, AttributeError):
+        try:
+            with (folder / "errors.jsonl").open(encoding="utf-8", errors="replace") as fh:
+                for number, line in enumerate(fh):
+                    if number >= MAX_ERROR_LINES:
+                        break
+                    try:
+                        reasons[str(json.loads(line).get("reason", "unknown"))] += 1
+                    except (ValueError, AttributeError):
+                        continue
+        except OSError:
+            return []
+    return reasons.most_common(limit)

@@ -61,7 +61,9 @@ def job_validate(
     if model is None or not models_visible_to(user).filter(pk=model.pk).exists():
         errors["model"] = ["Choose a model you may use."]
     elif ml_app is not None and model.ml_app_id != ml_app.pk:
-        errors["model"] = [f"The model '{model.name}' is for {model.ml_app.name}, not {ml_app.name}."]
+        errors["model"] = [
+            f"The model '{model.name}' is for {model.ml_app.name}, not {ml_app.name}."
+        ]
     if dataset is None or not datasets_visible_to(user).filter(pk=dataset.pk).exists():
         errors["dataset"] = ["Choose a dataset you may use."]
     elif ml_app is not None and not dataset.ml_apps.filter(pk=ml_app.pk).exists():

@@ -24,3 +24,91 @@ document.addEventListener("click", async (event) => {
     window.getSelection().selectAllChildren(source);  // fall back to a selection to copy by hand
   }
 });
+
+// --- HTMX ----------------------------------------------------------------------------
+// A refused form comes back as 400 with the refusals next to their fields: swap it in.
+if (window.htmx) {
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "400", swap: true, error: false },
+    { code: "[45]..", swap: false, error: true },
+  ];
+}
+
+// Polled fragments (job rows, the job card) wait while a menu or a confirmation box is
+// open, so what a person is about to click is never replaced under the pointer.
+window.batchstudio = {
+  quiet: () => !document.querySelector("dialog[open], details.menu[open]"),
+};
+
+// --- wizard: hub windows -----------------------------------------------------------------
+// <select data-hub="model" data-hub-url="..."> has a "Select from model hub" option
+// (value "hub"): it opens the hub window instead of refreshing the form, and the select
+// keeps its previous value until "Use model" picks one.
+document.addEventListener("focusin", (event) => {
+  const select = event.target.closest("select[data-hub]");
+  if (select && select.value !== "hub") select.dataset.previous = select.value;
+});
+
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-hub]");
+  if (!select || select.value !== "hub" || !window.htmx) return;
+  select.value = select.dataset.previous || "";
+  const dialog = document.getElementById(`${select.dataset.hub}-hub-dialog`);
+  if (!dialog) return;
+  const body = dialog.querySelector("[data-hub-body]");
+  const mlApp = document.getElementById("id_ml_app");
+  const values = { pick: "1" };
+  if (mlApp && mlApp.value) values.hub_ml_app = mlApp.value;
+  dialog.showModal();
+  htmx.ajax("GET", select.dataset.hubUrl, { target: body, swap: "innerHTML", values });
+});
+
+document.addEventListener("click", (event) => {
+  const use = event.target.closest("[data-hub-use]");
+  if (!use) return;
+  const hub = use.closest(".hub");
+  const select = document.getElementById(use.dataset.hubUse);
+  if (!hub || !select || !use.closest("dialog")) return;  // no window: the form posts it
+  event.preventDefault();
+  const chosen = hub.querySelector("input[type=radio][name^=use_]:checked");
+  const warning = hub.querySelector(".hub-none");
+  if (!chosen) {
+    if (warning) warning.hidden = false;
+    return;
+  }
+  if (![...select.options].some((o) => o.value === chosen.value)) {
+    select.add(new Option(chosen.dataset.label, chosen.value));
+  }
+  select.value = chosen.value;
+  use.closest("dialog").close();
+  select.focus();
+  select.dispatchEvent(new Event("change", { bubbles: true }));
+});
+
+// --- wizard: the Inference settings pane keeps its open/closed state across refreshes --
+document.addEventListener("toggle", (event) => {
+  const pane = event.target;
+  if (!(pane instanceof HTMLDetailsElement) || pane.id !== "settings-pane") return;
+  const flag = pane.closest("form")?.querySelector("[data-settings-open]");
+  if (flag) flag.value = pane.open ? "1" : "";
+}, true);
+
+// --- ⋮ Actions menus ----------------------------------------------------------------------
+// <details class="menu">: one open at a time, closed by a choice, a click outside or Escape.
+document.addEventListener("click", (event) => {
+  const inMenu = event.target.closest("details.menu");
+  document.querySelectorAll("details.menu[open]").forEach((menu) => {
+    if (menu !== inMenu) menu.open = false;
+  });
+  if (inMenu && event.target.closest("[role=menuitem]")) inMenu.open = false;
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.menu[open]").forEach((menu) => {
+    menu.open = false;
+    menu.querySelector("summary")?.focus();
+  });
+});

@@ -1,0 +1,94 @@
+"""Filters of the Model Hub and Dataset Hub windows (the wizard's and the hub pages')."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+
+from apps.catalog.models import Dataset, MLModel, Visibility
+from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
+
+TIERS = ("mine", "platform", "organization")
+
+
+def _tier_q(tier: str, user_pk: int | None) -> Q:
+    """The dropdown groups as filters; visibility itself is already checked by the selector."""
+    if tier == "platform":
+        return Q(visibility=Visibility.PLATFORM)
+    if tier == "mine":
+        return Q(owner_id=user_pk) & ~Q(visibility=Visibility.PLATFORM)
+    return Q(visibility=Visibility.ORGANIZATION) & ~Q(owner_id=user_pk)
+
+
+class HubFilterForm(forms.Form):
+    """My / Platform / Organization checkboxes and an ML App dropdown.
+
+    `hub_filtered` tells an unticked box from a first visit (all groups shown).
+    """
+
+    hub_mine = forms.BooleanField(required=False)
+    hub_platform = forms.BooleanField(label="Platform", required=False)
+    hub_organization = forms.BooleanField(label="Organization", required=False)
+    hub_ml_app = forms.TypedChoiceField(label="ML App", required=False, coerce=int,
+                                        empty_value=None)
+    hub_filtered = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, data: Any, *, kind: str) -> None:
+        data = data.copy() if data is not None else {}
+        if not data.get("hub_filtered"):
+            for tier in TIERS:
+                data[f"hub_{tier}"] = "on"
+        data["hub_filtered"] = "1"
+        # Both hubs can sit in one page (the wizard's two windows): distinct element ids.
+        super().__init__(data, auto_id=f"id_{kind}_%s")
+        noun = "models" if kind == "model" else "datasets"
+        self.kind = kind
+        self.fields["hub_mine"].label = f"My {noun}"
+        self.fields["hub_ml_app"].choices = [  # type: ignore[attr-defined]
+            ("", "All ML Apps"), *((a.pk, a.name) for a in ml_apps_list())
+        ]
+
+    def _cleaned(self) -> dict[str, Any]:
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors}
+
+    def tiers(self) -> list[str]:
+        data = self._cleaned()
+        return [t for t in TIERS if data.get(f"hub_{t}")]
+
+    def ml_app_pk(self) -> int | None:
+        return self._cleaned().get("hub_ml_app")
+
+    def _filter(self, qs: QuerySet[Any], user_pk: int | None, app_lookup: str) -> QuerySet[Any]:
+        tiers = self.tiers()
+        q = Q(pk__in=[])
+        for tier in tiers:
+            q |= _tier_q(tier, user_pk)
+        qs = qs.filter(q)
+        if self.ml_app_pk() is not None:
+            qs = qs.filter(**{app_lookup: self.ml_app_pk()})
+        return qs
+
+    def models(self, user: Any) -> QuerySet[MLModel]:
+        return self._filter(models_visible_to(user), user.pk, "ml_app_id")
+
+    def datasets(self, user: Any) -> QuerySet[Dataset]:
+        return self._filter(
+            datasets_visible_to(user).select_related("owner"), user.pk, "ml_apps"
+        )
+
+
+def hub_context(request: Any, *, kind: str, data: Any, pick: bool = False,
+                embedded: bool = False) -> dict[str, Any]:
+    """What `catalog/_model_hub.html` / `_dataset_hub.html` need, for a window or a page."""
+    hub = HubFilterForm(data, kind=kind)
+    items = hub.models(request.user) if kind == "model" else hub.datasets(request.user)
+    return {
+        "hub": hub,
+        "items": [(item, item.tier_for(request.user.pk)) for item in items],
+        "pick": pick,
+        "picked": str(data.get(f"use_{kind}", "")) if data is not None else "",
+        "embedded": embedded,
+    }

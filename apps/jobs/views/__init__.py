@@ -1,0 +1,1 @@
+"""Job views, one module per screen: the wizard, the dashboard and the job window."""
