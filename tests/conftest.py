@@ -51,10 +51,26 @@ class WorkerPool:
         env = {**os.environ, "DATABASE_URL": _worker_database_url(), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "worker", "worker",
-                "-Q", "inference,exports", "-n", f"{self.name}@%h",
-                "--concurrency", str(self.concurrency), "--pool", "prefork",
-                "--without-mingle", "--without-gossip", "-O", "fair", "--loglevel", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "-Q",
+                "inference,exports",
+                "-n",
+                f"{self.name}@%h",
+                "--concurrency",
+                str(self.concurrency),
+                "--pool",
+                "prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "-O",
+                "fair",
+                "--loglevel",
+                "INFO",
             ],
             cwd=ROOT,
             env=env,
@@ -71,7 +87,9 @@ class WorkerPool:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"worker exited; see {self.log}:\n{self.log.read_text()[-3000:]}"
+                )
             replies = app.control.ping(timeout=0.5)
             if any(f"{self.name}@" in key for reply in replies for key in reply):
                 return
@@ -161,8 +179,11 @@ def outsider_client(outsider: Any) -> Any:
     return c
 
 
-def wait_for_job(job_id: int, statuses: tuple[str, ...] = ("COMPLETED", "FAILED", "STOPPED"),
-                 timeout: float = 120) -> Any:
+def wait_for_job(
+    job_id: int,
+    statuses: tuple[str, ...] = ("COMPLETED", "FAILED", "STOPPED"),
+    timeout: float = 120,
+) -> Any:
     from apps.jobs.models import Job
 
     deadline = time.monotonic() + timeout
@@ -173,3 +194,36 @@ def wait_for_job(job_id: int, statuses: tuple[str, ...] = ("COMPLETED", "FAILED"
         time.sleep(0.2)
     job = Job.objects.get(pk=job_id)
     raise AssertionError(f"job {job_id} still {job.status} after {timeout}s: {job.error_message}")
+
+
+@pytest.fixture
+def cli(live_server: Any, owner: Any, tmp_path: Path) -> Any:
+    """Run `batchstudio` as a subprocess, logged in as `owner` to the live server."""
+    from apps.accounts.services import api_token_create
+
+    token = api_token_create(user=owner, name="cli")[1]
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "BATCHSTUDIO_HOST": "",
+        "BATCHSTUDIO_TOKEN": "",
+    }
+
+    def run(
+        *args: str, check: bool = True, input: str | None = None, extra_env: dict | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=input,
+            cwd=tmp_path,
+        )
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    run("login", "--host", live_server.url, "--token", token)
+    return run

@@ -17,6 +17,8 @@ from apps.api.models import IdempotencyKey
 from apps.api.resolve import dataset_by_ref, job_by_ref, model_by_ref, project_by_ref
 from apps.api.schemas import (
     DatasetOut,
+    ExportIn,
+    ExportOut,
     JobCreateIn,
     JobOut,
     MeOut,
@@ -31,6 +33,14 @@ from apps.catalog.models import Dataset, MLModel
 from apps.catalog.registry import dataset_add, dataset_delete, model_add, model_delete
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import display_path
+from apps.exports.downloads import (
+    ResultsUnavailableError,
+    results_file_response,
+    results_zip_response,
+)
+from apps.exports.models import ResultsExport
+from apps.exports.selectors import exports_for_job, get_job_for_results_access
+from apps.exports.services import ExportBusyError, export_start
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.selectors import jobs_for_user
 from apps.jobs.services import job_create, job_delete, job_quit
@@ -358,3 +368,75 @@ def dataset_delete_view(request: HttpRequest, ref: str) -> Any:
     except DjangoValidationError as exc:
         raise errors.conflict(" ".join(exc.messages)) from exc
     return {"message": f"Dataset '{dataset.name}' deleted."}
+
+
+# --- results access ------------------------------------------------------------------
+
+
+def _results_job(user: Any, ref: str, project: str | None) -> Job:
+    """Owner by id or name; organization admins by id (as on the results page)."""
+    try:
+        return job_by_ref(user, ref, project)
+    except Http404:
+        if not ref.isdigit():
+            raise
+        return get_job_for_results_access(user, int(ref))
+
+
+def export_out(export: ResultsExport) -> dict[str, Any]:
+    return {
+        "id": export.pk,
+        "user": export.user.get_username() if export.user else None,
+        "created_at": export.created_at,
+        "finished_at": export.finished_at,
+        "bucket": export.bucket,
+        "folder": export.folder,
+        "region": export.region,
+        "endpoint_url": export.endpoint_url,
+        "object_key": export.object_key,
+        "size_bytes": export.size_bytes,
+        "bytes_done": export.bytes_done,
+        "progress_percent": export.progress_percent,
+        "status": export.status,
+        "error_message": export.error_message,
+    }
+
+
+@api.get(
+    "/jobs/{ref}/download",
+    response={200: None, 206: None, 409: Message, 416: None, **ERRORS},
+    tags=["results"],
+)
+def job_download(
+    request: HttpRequest, ref: str, project: str | None = None, format: str = "file"
+) -> Any:
+    """The results file (or `format=zip`: the whole results folder), with HTTP Range."""
+    job = _results_job(_user(request), ref, project)
+    try:
+        if format == "zip":
+            return results_zip_response(request, job=job)
+        return results_file_response(request, job=job)
+    except ResultsUnavailableError as exc:
+        raise errors.ApiError(exc.status, str(exc)) from exc
+
+
+@api.post(
+    "/jobs/{ref}/exports", response={201: ExportOut, **ERRORS, 409: Message}, tags=["results"]
+)
+def job_export_create(
+    request: HttpRequest, ref: str, payload: ExportIn, project: str | None = None
+) -> Any:
+    """Upload the results file to S3 (one upload at a time per job)."""
+    user = _user(request)
+    job = _results_job(user, ref, project)
+    try:
+        export = export_start(job=job, user=user, **payload.dict())
+    except ExportBusyError as exc:
+        raise errors.conflict(str(exc)) from exc
+    return Status(201, export_out(export))
+
+
+@api.get("/jobs/{ref}/exports", response={200: list[ExportOut], **ERRORS}, tags=["results"])
+def job_export_list(request: HttpRequest, ref: str, project: str | None = None) -> Any:
+    job = _results_job(_user(request), ref, project)
+    return [export_out(e) for e in exports_for_job(job)]

@@ -104,3 +104,29 @@ class JobOut(Schema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class ExportIn(Schema):
+    bucket: str = Field(..., min_length=3, max_length=63)
+    folder: str = Field("", max_length=500)
+    access_key_id: str = Field(..., min_length=1, max_length=128)
+    secret_access_key: str = Field(..., min_length=1, max_length=256)
+    region: str = Field("", max_length=32)
+    endpoint_url: str = Field("", max_length=300)
+
+
+class ExportOut(Schema):
+    id: int
+    user: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    bucket: str
+    folder: str
+    region: str
+    endpoint_url: str
+    object_key: str
+    size_bytes: int
+    bytes_done: int
+    progress_percent: int
+    status: str
+    error_message: str

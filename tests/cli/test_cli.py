@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from apps.accounts.services import api_token_create
 from apps.catalog.models import Dataset, MLApp, Visibility
 from apps.core.storage import storage_root
 from apps.jobs.models import Job
@@ -17,36 +16,6 @@ from tests.conftest import wait_for_job
 from tests.factories import make_project
 
 pytestmark = pytest.mark.worker
-
-
-@pytest.fixture
-def cli(live_server, owner, tmp_path):
-    token = api_token_create(user=owner, name="cli")[1]
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "BATCHSTUDIO_HOST": "",
-        "BATCHSTUDIO_TOKEN": "",
-    }
-
-    def run(
-        *args: str, check: bool = True, input: str | None = None
-    ) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            input=input,
-            cwd=tmp_path,
-        )
-        if check:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    run("login", "--host", live_server.url, "--token", token)
-    return run
 
 
 def test_login_saves_token_with_mode_0600(cli, tmp_path):
@@ -251,3 +220,41 @@ def test_dataset_add_uploads_a_folder_and_a_job_runs_on_it(live_worker, cli, own
         check=False,
     )
     assert refused.returncode == 1 and "'..'" in refused.stderr
+
+
+def test_download_matches_the_file_and_resumes(live_worker, cli, owner, tmp_path):
+    make_project(owner, "dl")
+    job = json.loads(
+        cli(
+            "job",
+            "create",
+            "--project",
+            "dl",
+            "--job",
+            "d",
+            "--type",
+            "batch_predict",
+            "--model-checkpoint",
+            "vader-sentiment",
+            "--dataset",
+            "finance_sentiment",
+            "--wait",
+            "--json",
+        ).stdout
+    )
+    on_disk = (storage_root() / "results" / str(job["id"]) / job["results_file"]).read_bytes()
+    out = tmp_path / "whole.txt"
+    cli("job", "download", str(job["id"]), "-o", str(out))
+    assert out.read_bytes() == on_disk
+    # An interrupted download leaves a .part file; the next run asks for the rest only.
+    resumed = tmp_path / "resumed.txt"
+    (tmp_path / "resumed.txt.part").write_bytes(on_disk[:100])
+    cli("job", "download", "d", "--project", "dl", "-o", str(resumed))
+    assert resumed.read_bytes() == on_disk
+    zipped = tmp_path / "all.zip"
+    cli("job", "download", str(job["id"]), "--zip", "-o", str(zipped))
+    import zipfile
+
+    names = zipfile.ZipFile(zipped).namelist()
+    assert any(n.endswith(job["results_file"]) for n in names)
+    assert any(n.endswith("summary.json") for n in names)
