@@ -128,3 +128,33 @@ def test_whisper_base_transcribes_the_platform_call(run_job):
     text = " ".join(row[5] for row in rows)
     for phrase in ("support desk", "order number", "delivered tomorrow"):
         assert phrase in text
+
+
+@pytest.fixture(scope="session")
+def tiny_en_runner(tmp_path_factory):
+    from pathlib import Path
+
+    from worker.runners import ModelRef, asr
+
+    out: Path = tmp_path_factory.mktemp("asr-results")
+    model = ModelRef("whisper-tiny.en", "builtin", "whisper-tiny.en")
+    return asr.load(model, {"num_speakers": 2}, output_dir=out, dataset_dir=out.parent)
+
+
+def test_a_quit_stops_inside_a_long_file(tiny_en_runner, conversation: Conversation, tmp_path):
+    import numpy as np
+
+    from worker.runners import SampleFailure
+
+    long = Conversation(np.tile(conversation.audio, 4), [])
+    path = long.write(tmp_path / "long.wav")
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 3  # the job is quit while Whisper decodes the file
+
+    (result,) = tiny_en_runner.predict([str(path)], should_stop=should_stop)
+    assert isinstance(result, SampleFailure)
+    assert result.reason == "the job was stopped before this file was finished"
+    assert len(calls) == 3  # checked between decoded windows, then it gave up at once

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -54,6 +55,11 @@ class Runner(Protocol):
 
 
 log = logging.getLogger(__name__)
+
+# Models load from local folders only: never let a library reach for a model hub. Set
+# before any runner imports transformers or huggingface_hub, which read it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 RUNNER_MODULES = {
     "speech-recognition": "worker.runners.asr",

@@ -152,7 +152,7 @@ def _voice_encoder() -> Any:
             RESEMBLYZER.folder() / "pretrained.pt", RESEMBLYZER_SHA256, "resemblyzer"
         )
         import torch
-        from resemblyzer import VoiceEncoder
+        from resemblyzer import VoiceEncoder  # imported once by RESEMBLYZER.folder()
 
         # torch.load in VoiceEncoder uses torch's weights-only unpickler (torch >= 2.6):
         # tensors and plain containers only, no code; the digest is pinned above as well.

@@ -3,22 +3,18 @@
 A checkpoint is a folder with config.json, *.safetensors weights and tokenizer files.
 Pickled weights (pytorch_model.bin, *.pt, ...) are refused before transformers sees the
 folder, and loading never runs code from the folder (no trust_remote_code) nor touches
-the network (local files only, HF_HUB_OFFLINE).
+the network (local files only; worker.runners sets HF_HUB_OFFLINE=1).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from worker.runners import ModelLoadError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 MAX_LENGTH_DEFAULT = 512

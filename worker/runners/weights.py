@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -38,7 +39,9 @@ class PinnedPackage:
         """The package's folder, after checking the installed version is the pinned one."""
         try:
             installed = metadata.version(self.distribution)
-            package = importlib.import_module(self.module)
+            with warnings.catch_warnings():  # third-party import-time deprecation noise
+                warnings.simplefilter("ignore", DeprecationWarning)
+                package = importlib.import_module(self.module)
         except (metadata.PackageNotFoundError, ImportError) as exc:
             raise ModelLoadError(
                 f"The model package {self.distribution} is not installed on this worker "
