@@ -49,3 +49,16 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 def test_unknown_builtin_model_is_refused_with_its_name():
     with pytest.raises(ModelLoadError, match="'mystery'"):
         get_runner("named-entity-recognition", ModelRef("mystery", "builtin", "nope"), {})
+
+
+def test_model_cache_keeps_the_most_recently_used_models():
+    from worker.runners.weights import ModelCache
+
+    cache, built = ModelCache(size=2), []
+
+    def build(name: str):
+        return lambda: built.append(name) or name
+
+    for name in ("a", "b", "a", "c", "a", "b"):
+        assert cache.get(name, build(name)) == name
+    assert built == ["a", "b", "c", "b"]  # "b" was dropped when "c" came, "a" never

@@ -27,7 +27,6 @@ import hashlib
 import io
 import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,13 @@ import numpy as np
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, SampleFailure
-from worker.runners.weights import PinnedPackage, join_parts, model_cache_dir, verify_sha256
+from worker.runners.weights import (
+    ModelCache,
+    PinnedPackage,
+    join_parts,
+    model_cache_dir,
+    verify_sha256,
+)
 
 SAMPLE_RATE = 16000
 HEADER = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
@@ -68,8 +73,8 @@ AUTO_MIN_SILHOUETTE = 0.25
 SNAP_REACH_S = 0.6  # a speaker change moves to the quietest moment this close to it
 ENERGY_FRAME_S = 0.01
 
-_models: dict[tuple[str, ...], Any] = {}
-_models_lock = threading.Lock()
+_whispers = ModelCache(size=2)
+_shared = ModelCache(size=2)  # the speaker encoder and the mel filterbank
 
 
 class Stopped(Exception):
@@ -77,15 +82,6 @@ class Stopped(Exception):
 
 
 # --- model loading --------------------------------------------------------------------
-
-
-def _cached(key: tuple[str, ...], build: Callable[[], Any]) -> Any:
-    with _models_lock:
-        if key in _models:
-            return _models[key]
-    value = build()
-    with _models_lock:
-        return _models.setdefault(key, value)
 
 
 def whisper_folder(model: ModelRef) -> Path:
@@ -143,7 +139,7 @@ def _whisper(folder: Path, compute_type: str, device: str) -> Any:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelLoadError(f"The Whisper model cannot be loaded: {exc}") from exc
 
-    return _cached(("whisper", str(folder), compute_type, device), build)
+    return _whispers.get((str(folder), compute_type, device), build)
 
 
 def _voice_encoder() -> Any:
@@ -160,7 +156,7 @@ def _voice_encoder() -> Any:
         encoder.eval()
         return encoder
 
-    return _cached(("resemblyzer",), build)
+    return _shared.get("resemblyzer", build)
 
 
 def _mel_filters() -> Any:
@@ -169,7 +165,7 @@ def _mel_filters() -> Any:
 
         return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400, n_mels=40).astype(np.float32)
 
-    return _cached(("mel",), build)
+    return _shared.get("mel", build)
 
 
 # --- diarization ----------------------------------------------------------------------

