@@ -16,7 +16,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ExportForm(forms.Form):
-    bucket = forms.CharField(label="Bucket", max_length=63, help_text="The name of your S3 bucket.")
+    bucket = forms.CharField(label="Bucket", max_length=63)
     folder = forms.CharField(
         label="Folder",
         max_length=500,

@@ -127,6 +127,7 @@ def test_org_admin_may_download_a_members_results(client, owner, colleague, fini
     assert _body(response) == results_file(job).read_bytes()
     page = client.get(f"/jobs/{job.pk}/results/").content.decode()
     assert "Upload Results to AWS" in page
+    assert 'data-copy="#results-nfs-path"' in page and f"results/{job.pk}/" in page
 
     # ...but a member of the same organization may not download the admin's job.
     client.force_login(colleague)
@@ -138,7 +139,8 @@ def test_job_window_offers_downloads_upload_and_nfs_path(owner_client, finished_
     assert f'href="/jobs/{finished_job.pk}/results/download/"' in page
     assert "?format=zip" in page
     assert 'data-open-dialog="export-dialog"' in page and "Upload Results to AWS" in page
-    assert 'data-copy="#results-nfs-path"' in page
+    # The NFS path, with a Copy button, is on the details card.
+    assert "data-copy=" in page
     assert f"results/{finished_job.pk}/test_results_finance_sentiment.txt" in page
     for field in ("bucket", "folder", "access_key_id", "secret_access_key", "region"):
         assert f'name="{field}"' in page
