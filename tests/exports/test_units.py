@@ -115,3 +115,61 @@ def test_form_never_renders_the_secret_back():
     form = _form(bucket="UPPER", secret_access_key="planted-xyz")
     assert not form.is_valid()
     assert "planted-xyz" not in str(form)
+
+
+def _client_error(code: str, status: int, **error: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "m", **error},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "PutObject",
+    )
+
+
+def test_refused_region_names_the_bucket_s_region():
+    from apps.exports.s3 import S3Target, explain
+
+    target = S3Target(bucket="b-1", key="k", access_key_id="AK", region="us-east-1")
+    message = explain(
+        _client_error("AuthorizationHeaderMalformed", 400, Region="eu-west-3"), target
+    )
+    assert "Region 'us-east-1' was refused" in message and "eu-west-3" in message
+
+
+def test_access_denied_says_which_permission_is_missing():
+    from apps.exports.s3 import S3Target, explain
+
+    target = S3Target(bucket="b-1", key="f/k", access_key_id="AKIAX")
+    message = explain(_client_error("AccessDenied", 403), target)
+    assert "AKIAX may not write to s3://b-1/f/k" in message and "s3:PutObject" in message
+
+
+def test_silent_running_export_is_reaped_so_the_job_can_upload_again(owner, catalog, redis_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.exports.models import ResultsExport
+    from apps.exports.services import exports_reap_stale
+    from tests.factories import sentiment_job
+
+    job = sentiment_job(owner)
+    old = timezone.now() - timedelta(hours=1)
+    silent = ResultsExport.objects.create(
+        job=job, bucket="b-1", access_key_id="AK", status="RUNNING"
+    )
+    ResultsExport.objects.filter(pk=silent.pk).update(heartbeat_at=old, created_at=old)
+    assert exports_reap_stale(job=job) == 1
+    silent.refresh_from_db()
+    assert silent.status == "FAILED" and "stopped answering" in silent.error_message
+
+    # A queued one whose secret is gone from Redis (expired) is reaped too; a fresh one is not.
+    lost = ResultsExport.objects.create(job=job, bucket="b-1", access_key_id="AK")
+    assert exports_reap_stale(job=job) == 0  # may still be between INSERT and SET
+    ResultsExport.objects.filter(pk=lost.pk).update(created_at=old)
+    assert exports_reap_stale(job=job) == 1
+    lost.refresh_from_db()
+    assert lost.status == "FAILED" and "never started" in lost.error_message
