@@ -46,7 +46,7 @@ from worker.paths import (
     results_dir,
     runner_context,
 )
-from worker.readers import DatasetReadError, Sample, count_samples, iter_samples
+from worker.readers import DatasetReadError, Sample, count_samples, iter_samples, line_offsets
 from worker.runners import ModelLoadError, SampleFailure, get_runner, runner_module
 
 # Re-exported: tasks and services end jobs through the engine's name.
@@ -107,6 +107,10 @@ def job_plan(job_id: int) -> None:
         shard_size=int(job.settings.get("shard_size") or 0),
         input_kind=job.ml_app.input_kind,
     )
+    try:
+        offsets = line_offsets(path, [start for start, _ in ranges])
+    except OSError:
+        offsets = None  # the shards count lines themselves, and report what is wrong
     with transaction.atomic():
         now = _now()
         claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
@@ -118,7 +122,14 @@ def job_plan(job_id: int) -> None:
         results_dir(job).mkdir(parents=True, exist_ok=True)
 
         shards = JobShard.objects.bulk_create(
-            JobShard(job_id=job_id, index=i, start=s, end=e, task_id=str(uuid.uuid4()))
+            JobShard(
+                job_id=job_id,
+                index=i,
+                start=s,
+                end=e,
+                input_offset=offsets[i] if offsets else None,
+                task_id=str(uuid.uuid4()),
+            )
             for i, (s, e) in enumerate(ranges)
         )
         for shard in shards:
@@ -376,8 +387,13 @@ def _shard_process(job: Job, shard: JobShard, progress: _Progress) -> str | None
     tmp_errors = errors.with_name(f"{errors.name}.{shard.attempts}.tmp")
     batch_size = int(job.settings.get("batch_size") or 32)
     complete = False
-    with tmp_part.open("w", encoding="utf-8") as out, tmp_errors.open("w", encoding="utf-8") as err:
-        for batch in _batches(iter_samples(path, shard.start, shard.end), batch_size):
+    with (
+        tmp_part.open("w", encoding="utf-8", buffering=1 << 20) as out,
+        tmp_errors.open("w", encoding="utf-8") as err,
+    ):
+        for batch in _batches(
+            iter_samples(path, shard.start, shard.end, start_offset=shard.input_offset), batch_size
+        ):
             if progress.should_stop():
                 break
             _process_batch(module, runner, batch, out, err, progress)
@@ -404,17 +420,25 @@ def _process_batch(
     module: Any, runner: Any, batch: list[Sample], out: TextIO, err: TextIO, progress: _Progress
 ) -> None:
     good = [s for s in batch if s.error is None]
-    results = _predict(runner, good, progress.should_stop) if good else []
-    by_index = {s.index: r for s, r in zip(good, results, strict=True)}
+    results = iter(_predict(runner, good, progress.should_stop) if good else ())
+    fmt = module.format_result
+    lines: list[str] = []
+    errors: list[str] = []
     for sample in batch:
-        result = by_index.get(sample.index)
-        reason = sample.error or (result.reason if isinstance(result, SampleFailure) else None)
-        if reason:
-            err.write(
-                json.dumps({"index": sample.index, "input": sample.location, "reason": reason})
-                + "\n"
-            )
-            progress.failed += 1
+        if sample.error is None:
+            result = next(results)
+            if not isinstance(result, SampleFailure):
+                lines.append(fmt(sample, result))
+                continue
+            reason = result.reason
         else:
-            out.write(module.format_result(sample, result))
-            progress.done += 1
+            reason = sample.error
+        errors.append(
+            json.dumps({"index": sample.index, "input": sample.location, "reason": reason}) + "\n"
+        )
+    # One write per batch: per-sample writes cost a few percent on fast models.
+    out.write("".join(lines))
+    progress.done += len(lines)
+    if errors:
+        err.write("".join(errors))
+        progress.failed += len(errors)

@@ -143,6 +143,9 @@ class JobShard(models.Model):
     done_samples = models.BigIntegerField(default=0)
     failed_samples = models.BigIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
+    # Byte offset of sample `start` when the input is one text-lines or JSONL file, found
+    # once at planning, so a shard seeks there instead of counting every line before it.
+    input_offset = models.BigIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

@@ -36,6 +36,8 @@ def test_indexes_are_global_and_in_order_across_shards_on_both_processes(make_da
     shards = list(JobShard.objects.filter(job=job))
     assert len(shards) == 10
     assert {s.status for s in shards} == {ShardStatus.DONE}
+    # Planning found where each shard starts in the file, so no shard counts lines.
+    assert all(s.input_offset is not None for s in shards)
     # Shards were spread over both pool processes of the worker.
     assert len({s.worker for s in shards}) == 2
     lines = results_file(job).read_text(encoding="utf-8").splitlines()

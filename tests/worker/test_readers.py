@@ -15,13 +15,16 @@ from worker.readers import (
     DatasetReadError,
     count_samples,
     iter_samples,
+    line_offsets,
 )
 
 
-def texts(path: Path, start: int = 0, end: int | None = None) -> list[tuple[int, str | None]]:
+def texts(
+    path: Path, start: int = 0, end: int | None = None, **kwargs: int
+) -> list[tuple[int, str | None]]:
     return [
         (s.index, s.payload if s.error is None else f"!{s.error}")
-        for s in iter_samples(path, start, end)
+        for s in iter_samples(path, start, end, **kwargs)
     ]
 
 
@@ -58,6 +61,20 @@ def test_ranges_join_up_to_the_whole_file(tmp_path, cut):
 
     assert head + tail == list(enumerate(lines))
     assert texts(path, cut, cut + 3) == list(enumerate(lines))[cut : cut + 3]
+
+
+def test_planned_byte_offsets_give_the_same_samples_as_counting(tmp_path):
+    path = write_sentences(tmp_path / "big.txt", 20_000, seed=4)
+    cuts = [0, 1, 4_999, 12_345, 19_999, 20_000]
+
+    offsets = line_offsets(path, cuts)
+
+    assert offsets is not None and offsets[0] == 0 and offsets[-1] == path.stat().st_size
+    for cut, offset in zip(cuts, offsets, strict=True):
+        assert texts(path, cut, cut + 50, start_offset=offset) == texts(path, cut, cut + 50)
+    # An offset that no longer falls on a line start (the file changed) is not trusted.
+    assert texts(path, 5, 8, start_offset=offsets[3] + 3) == texts(path, 5, 8)
+    assert line_offsets(tmp_path, [0]) is None
 
 
 def test_range_past_the_end_is_empty(tmp_path):
