@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from itertools import islice
 from typing import Any, TextIO
 
@@ -133,7 +134,9 @@ def job_plan(job_id: int) -> None:
             for i, (s, e) in enumerate(ranges)
         )
         for shard in shards:
-            transaction.on_commit(lambda s=shard: shard_run.apply_async((s.pk,), task_id=s.task_id))
+            transaction.on_commit(
+                partial(shard_run.apply_async, (shard.pk,), task_id=shard.task_id)
+            )
 
 
 def _user_message(exc: Exception, job: Job) -> str:
