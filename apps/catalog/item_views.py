@@ -1,0 +1,142 @@
+"""Model and dataset pages: add (upload or register), details, delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.catalog.item_forms import DatasetAddForm, ModelAddForm
+from apps.catalog.models import Dataset, MLModel
+from apps.catalog.registry import (
+    dataset_add,
+    dataset_delete,
+    dataset_preview,
+    model_add,
+    model_delete,
+)
+from apps.catalog.selectors import get_dataset_for_user, get_model_for_user
+from apps.core.errors import add_errors_to_form
+from apps.core.storage import display_path
+from apps.jobs.selectors import jobs_for_user
+
+
+@require_http_methods(["GET", "POST"])
+def model_add_view(request: HttpRequest) -> HttpResponse:
+    form = ModelAddForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            model = model_add(
+                user=request.user,
+                name=data["name"],
+                ml_app=data["ml_app"],
+                visibility=data["visibility"],
+                description=data["description"],
+                uploads=data["files"],
+                folder=data["folder"] or None,
+            )
+        except ValidationError as exc:
+            add_errors_to_form(form, exc)
+        else:
+            messages.success(request, f"Model '{model.name}' checked and added.")
+            return redirect("catalog:model_detail", pk=model.pk)
+    return render(
+        request,
+        "catalog/item_add.html",
+        {"form": form, "kind": "model", "nav": "models"},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def dataset_add_view(request: HttpRequest) -> HttpResponse:
+    form = DatasetAddForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            dataset = dataset_add(
+                user=request.user,
+                name=data["name"],
+                ml_apps=list(data["ml_apps"]),
+                visibility=data["visibility"],
+                description=data["description"],
+                uploads=data["files"],
+                folder=data["folder"] or None,
+                default_path=data["default_path"],
+            )
+        except ValidationError as exc:
+            add_errors_to_form(form, exc)
+        else:
+            messages.success(
+                request, f"Dataset '{dataset.name}' added: {dataset.sample_count:,} samples."
+            )
+            return redirect("catalog:dataset_detail", pk=dataset.pk)
+    return render(
+        request,
+        "catalog/item_add.html",
+        {"form": form, "kind": "dataset", "nav": "datasets"},
+        status=400 if form.errors else 200,
+    )
+
+
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    model = get_model_for_user(request.user, pk)
+    context = {
+        "item": model,
+        "kind": "model",
+        "tier": model.tier_for(request.user.pk),
+        "jobs": jobs_for_user(request.user).filter(model=model)[:50],
+        "location": "" if model.source.startswith("builtin:") else display_path(model.source),
+        "nav": "models",
+    }
+    return render(request, "catalog/item_detail.html", context)
+
+
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request.user, pk)
+    context = {
+        "item": dataset,
+        "kind": "dataset",
+        "tier": dataset.tier_for(request.user.pk),
+        "jobs": jobs_for_user(request.user).filter(dataset=dataset)[:50],
+        "location": display_path(dataset.folder),
+        "preview": dataset_preview(dataset),
+        "nav": "datasets",
+    }
+    return render(request, "catalog/item_detail.html", context)
+
+
+def _owned(qs_model: type[MLModel] | type[Dataset], request: HttpRequest, pk: int) -> object:
+    item = qs_model.objects.filter(pk=pk, owner_id=request.user.pk).first()
+    if item is None:
+        raise Http404("Not yours.")
+    return item
+
+
+@require_POST
+def model_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    model = _owned(MLModel, request, pk)
+    assert isinstance(model, MLModel)
+    try:
+        model_delete(model=model)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("catalog:model_detail", pk=pk)
+    messages.success(request, f"Model '{model.name}' deleted.")
+    return redirect("catalog:model_hub")
+
+
+@require_POST
+def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _owned(Dataset, request, pk)
+    assert isinstance(dataset, Dataset)
+    try:
+        dataset_delete(dataset=dataset)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("catalog:dataset_detail", pk=pk)
+    messages.success(request, f"Dataset '{dataset.name}' deleted.")
+    return redirect("catalog:dataset_hub")
