@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.catalog.forms import hub_context
+from apps.jobs.views import HtmxHttpRequest
 
 
 @require_GET
-def model_hub(request: HttpRequest) -> HttpResponse:
+def model_hub(request: HtmxHttpRequest) -> HttpResponse:
     context = hub_context(request, kind="model", data=request.GET,
                           pick=request.GET.get("pick") == "1")
     template = "catalog/_model_hub.html" if request.htmx else "catalog/model_hub.html"
@@ -18,7 +19,7 @@ def model_hub(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def dataset_hub(request: HttpRequest) -> HttpResponse:
+def dataset_hub(request: HtmxHttpRequest) -> HttpResponse:
     context = hub_context(request, kind="dataset", data=request.GET,
                           pick=request.GET.get("pick") == "1")
     template = "catalog/_dataset_hub.html" if request.htmx else "catalog/dataset_hub.html"

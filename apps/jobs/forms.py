@@ -128,20 +128,14 @@ class BatchJobForm(forms.Form):
 
     def _live_attrs(self) -> None:
         """HTMX wiring (netbox HTMXSelect style); without JavaScript these attrs do nothing."""
-        new_url = reverse("jobs:new", args=[self.project.pk])
-        refresh = {
-            "hx-post": new_url,
-            "hx-trigger": f"change[this.value !== '{HUB}']",
-            "hx-target": "#job-form",
-            "hx-swap": "outerHTML",
-            "hx-vals": '{"_action": "refresh"}',
-        }
-        self.fields["ml_app"].widget.attrs.update(refresh)
+        # The wizard's wrapper posts a refresh on "change" from these (see jobs/new.html).
+        self.fields["ml_app"].widget.attrs["data-refresh"] = ""
         self.fields["model"].widget.attrs.update(
-            {**refresh, "data-hub-url": reverse("catalog:model_hub"), "data-hub": "model"}
+            {"data-refresh": "", "data-hub-url": reverse("catalog:model_hub"), "data-hub": "model"}
         )
         self.fields["dataset"].widget.attrs.update(
-            {**refresh, "data-hub-url": reverse("catalog:dataset_hub"), "data-hub": "dataset"}
+            {"data-refresh": "", "data-hub-url": reverse("catalog:dataset_hub"),
+             "data-hub": "dataset"}
         )
         self.fields["name"].widget.attrs.update({
             "hx-get": reverse("jobs:check_name", args=[self.project.pk]),
@@ -174,7 +168,7 @@ class BatchJobForm(forms.Form):
 
     def _shown_ml_app(self) -> MLApp | None:
         """The ML App chosen, else the chosen model's (picking a model fills the ML App)."""
-        by_pk = {app.pk: app for app in self.ml_apps}
+        by_pk: dict[int | None, MLApp] = {app.pk: app for app in self.ml_apps}
         app = by_pk.get(_pk(self._value("ml_app")))
         if app is None:
             model = self.model_by_pk(_pk(self._value("model")))
@@ -246,9 +240,9 @@ class BatchJobForm(forms.Form):
             except ValidationError as exc:
                 settings_ok = False
                 for key, messages in exc.message_dict.items():
-                    target = SETTING_PREFIX + key
+                    name = SETTING_PREFIX + key
                     for message in messages:
-                        self.add_error(target if target in self.fields else None, message)
+                        self.add_error(name if name in self.fields else None, message)
         try:
             job_validate(
                 user=self.user,
@@ -264,7 +258,7 @@ class BatchJobForm(forms.Form):
             for key, messages in exc.message_dict.items():
                 if key == "settings" and not settings_ok:
                     continue  # already shown next to each setting
-                target = key if key in self.fields else None
+                target: str | None = key if key in self.fields else None
                 if target and self.has_error(target):
                     continue  # e.g. "not one of the choices" already says it
                 for message in messages:
@@ -288,7 +282,8 @@ def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict
     app = next((a for a in form.ml_apps if a.pk == _pk(values["ml_app"])), None)
     model = form.model_by_pk(_pk(values["model"]))
     dataset = form.dataset_by_pk(_pk(values["dataset"]))
-    if model is not None and (app is None or trigger == "model"):
+    # Clearing the ML App (trigger "ml_app") keeps it clear, so every model shows.
+    if model is not None and (trigger == "model" or (app is None and trigger != "ml_app")):
         app = next((a for a in form.ml_apps if a.pk == model.ml_app_id), None)
     if app is not None and model is not None and model.ml_app_id != app.pk:
         model = None
@@ -338,7 +333,7 @@ class DashboardFilterForm(forms.Form):
                  for k, (label, _) in SORTS.items() for d in ("-", "")],
     )
     per_page = forms.TypedChoiceField(
-        label="Per page", required=False, coerce=int, empty_value=25,
+        label="Per page", required=False, coerce=int, empty_value=None,
         choices=[(n, str(n)) for n in PER_PAGE],
     )
 

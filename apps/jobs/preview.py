@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -56,7 +56,7 @@ def _lines(path: Path) -> Iterator[str]:
             yield line.rstrip("\r\n")
 
 
-def _bars(counts: dict[str, float], fmt: Any = lambda v: f"{int(v):,}") -> list[Bar]:
+def _bars(counts: Mapping[str, float], fmt: Any = lambda v: f"{int(v):,}") -> list[Bar]:
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     if len(items) > MAX_BARS:
         rest = sum(v for _, v in items[MAX_BARS - 1:])
@@ -201,7 +201,7 @@ def _talk_time(value: float) -> str:
 def _speech(job: Job, path: Path) -> ResultsPreview:
     """predictions.csv: input, segment, speaker, start, duration, raw, annotated."""
     rows: list[list[str]] = []
-    talk: Counter[str] = Counter()
+    talk: dict[str, float] = {}
     seen = 0
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         for record in islice(csv.reader(fh), CHART_LIMIT):
@@ -212,7 +212,7 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
                 start, duration = float(record[3]), float(record[4])
             except ValueError:
                 continue  # the header row
-            talk[record[2]] += duration
+            talk[record[2]] = talk.get(record[2], 0.0) + duration
             if len(rows) < PREVIEW_ROWS:
                 rows.append([
                     Path(record[0]).name, record[2], _seconds(start), f"{duration:.1f} s",
@@ -223,7 +223,7 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
         columns=["File", "Speaker", "Start", "Duration", "Transcript"],
         rows=rows,
         chart_title="Talk time per speaker",
-        bars=_bars(dict(talk), fmt=_talk_time),
+        bars=_bars(talk, fmt=_talk_time),
         chart_rows=seen,
         chart_truncated=seen >= CHART_LIMIT,
     )

@@ -120,13 +120,12 @@ def job_preflight(
     """Resolve the wizard's raw values (only what the user may use) and count the samples."""
     from apps.jobs.services import job_input_check
 
-    model_obj = models_visible_to(user).filter(pk=_pk(model)).first() if _pk(model) else None
-    app = ml_apps_list().filter(pk=_pk(ml_app)).first() if _pk(ml_app) else None
+    model_pk, app_pk, dataset_pk = _pk(model), _pk(ml_app), _pk(dataset)
+    model_obj = models_visible_to(user).filter(pk=model_pk).first() if model_pk else None
+    app = ml_apps_list().filter(pk=app_pk).first() if app_pk else None
     if app is None and model_obj is not None:
         app = model_obj.ml_app
-    dataset_obj = (
-        datasets_visible_to(user).filter(pk=_pk(dataset)).first() if _pk(dataset) else None
-    )
+    dataset_obj = datasets_visible_to(user).filter(pk=dataset_pk).first() if dataset_pk else None
     path = (dataset_path or "").strip()
     if dataset_obj is None:
         return Preflight(app, model_obj, None, path)

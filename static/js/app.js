@@ -28,6 +28,8 @@ document.addEventListener("click", async (event) => {
 // --- HTMX ----------------------------------------------------------------------------
 // A refused form comes back as 400 with the refusals next to their fields: swap it in.
 if (window.htmx) {
+  // New content is wired up at once (no 20 ms settle gap in which a change is missed).
+  htmx.config.defaultSettleDelay = 0;
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
@@ -112,3 +114,37 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary")?.focus();
   });
 });
+
+// --- wizard: a refresh never eats what was typed while it was on its way -----------------
+// The refresh re-renders the whole form from the values it sent; a text field changed
+// since then gets the newer value back (and the path is checked again).
+(() => {
+  const typed = (form) => Object.fromEntries(
+    [...form.querySelectorAll("input:not([type=hidden]):not([type=radio]):not([type=checkbox])")]
+      .map((input) => [input.name, input.value]),
+  );
+  // Swap events fire on the target: the requesting element is in requestConfig.
+  const fromRefresher = (event) => event.detail.requestConfig?.elt?.id === "wizard-refresher";
+  let sent = null;
+  let before = null;
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = document.getElementById("job-form");
+    if (fromRefresher(event) && form) sent = typed(form);
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const form = document.getElementById("job-form");
+    if (fromRefresher(event) && form) before = typed(form);
+  });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (!fromRefresher(event) || !sent || !before) return;
+    const form = document.getElementById("job-form");
+    for (const [name, value] of Object.entries(before)) {
+      if (value === sent[name]) continue;
+      const input = form && form.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (!input || input.value === value) continue;
+      input.value = value;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    sent = before = null;
+  });
+})();

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.jobs.forms import SORTS, DashboardFilterForm
 from apps.jobs.selectors import dashboard_filter_options, get_job_for_user, jobs_for_dashboard
+from apps.jobs.views import HtmxHttpRequest
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     projects, ml_apps = dashboard_filter_options(request.user)
     filters = DashboardFilterForm(request.GET, projects=projects, ml_apps=ml_apps)
     f = filters.filters()
@@ -40,7 +41,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _sort_columns(request: HttpRequest, key: str, descending: bool) -> list[tuple[str, ...]]:
+def _sort_columns(request: HtmxHttpRequest, key: str, descending: bool
+                  ) -> list[tuple[str, str, str, str]]:
     """(key, header, link, aria-sort) per sortable column; a second click reverses."""
     columns = []
     for column, (label, _) in SORTS.items():
@@ -56,7 +58,7 @@ def _sort_columns(request: HttpRequest, key: str, descending: bool) -> list[tupl
 
 
 @require_GET
-def job_row(request: HttpRequest, pk: int) -> HttpResponse:
+def job_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One job-list row, polled while the job is active (the reply stops the polling)."""
     job = get_job_for_user(request.user, pk)
     context = {"job": job, "show_project": request.GET.get("compact") != "1"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,6 +15,7 @@ from apps.jobs.models import Job
 from apps.jobs.preview import results_preview
 from apps.jobs.selectors import get_job_for_user, job_error_reasons
 from apps.jobs.services import job_delete, job_quit
+from apps.jobs.views import HtmxHttpRequest
 
 
 def _window_context(job: Job) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def _window_context(job: Job) -> dict[str, Any]:
 
 
 @require_GET
-def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request.user, pk)
     context = _window_context(job)
     if request.htmx:  # the polled live part; once terminal it loads the preview too
@@ -38,14 +39,14 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def job_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def job_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request.user, pk)
     context = {"job": job, "preview": results_preview(job)}
     return render(request, "jobs/detail.html#preview", context)
 
 
 @require_POST
-def job_quit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def job_quit_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request.user, pk)
     if not job.is_active:
         messages.info(request, f"Job '{job.name}' is already {job.get_status_display().lower()}.")
@@ -56,7 +57,7 @@ def job_quit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def job_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def job_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request.user, pk)
     project_pk, name = job.project_id, job.name
     job_delete(job=job)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -24,6 +24,7 @@ from apps.jobs.forms import HUB, BatchJobForm, wizard_initial
 from apps.jobs.models import Job
 from apps.jobs.selectors import job_name_taken, job_preflight
 from apps.jobs.services import job_create
+from apps.jobs.views import HtmxHttpRequest
 from apps.projects.models import Project
 from apps.projects.selectors import get_project_for_user
 
@@ -31,7 +32,7 @@ BATCH = Job.JobType.BATCH_PREDICT.value
 
 
 @require_http_methods(["GET", "POST"])
-def job_new(request: HttpRequest, project_pk: int) -> HttpResponse:
+def job_new(request: HtmxHttpRequest, project_pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, project_pk)
     if request.method == "POST":
         return _job_new_post(request, project)
@@ -43,12 +44,12 @@ def job_new(request: HttpRequest, project_pk: int) -> HttpResponse:
     return _render(request, project, form, partial="wizard")
 
 
-def _job_new_post(request: HttpRequest, project: Project) -> HttpResponse:
+def _job_new_post(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     data = request.POST
     wants_hub = HUB in (data.get("model"), data.get("dataset"))
     if data.get("_action") == "refresh" or wants_hub:
         lists = BatchJobForm(data, user=request.user, project=project)
-        trigger = request.htmx.trigger_name if request.htmx else ""
+        trigger = data.get("_trigger") or (request.htmx.trigger_name if request.htmx else "")
         initial = wizard_initial(data, form=lists, trigger=trigger or "")
         form = BatchJobForm(user=request.user, project=project, initial=initial)
         return _render(request, project, form, partial="job-form")
@@ -75,7 +76,7 @@ def _job_new_post(request: HttpRequest, project: Project) -> HttpResponse:
     return _render(request, project, form, partial="job-form", status=400)
 
 
-def _render(request: HttpRequest, project: Project, form: BatchJobForm | None, *,
+def _render(request: HtmxHttpRequest, project: Project, form: BatchJobForm | None, *,
             partial: str, status: int = 200) -> HttpResponse:
     context: dict[str, Any] = {"project": project, "form": form, "nav": "projects"}
     if form is not None:
@@ -87,6 +88,9 @@ def _render(request: HttpRequest, project: Project, form: BatchJobForm | None, *
             dataset=values["dataset"],
             dataset_path=values["dataset_path"] or "",
         )
+        name = (form["name"].value() or "").strip()
+        if name and not form["name"].errors:  # the live name check, as of this render
+            context.update(name=name, taken=job_name_taken(project=project, name=name))
         context["settings_open"] = (
             request.POST.get("settings_open") == "1" or form.settings_have_errors()
         )
@@ -95,7 +99,7 @@ def _render(request: HttpRequest, project: Project, form: BatchJobForm | None, *
     return render(request, template, context, status=status)
 
 
-def _embedded_hub(request: HttpRequest, form: BatchJobForm,
+def _embedded_hub(request: HtmxHttpRequest, form: BatchJobForm,
                   values: dict[str, Any]) -> dict[str, Any]:
     """Without JavaScript, "Select from model hub" shows the hub inside the form."""
     for kind in ("model", "dataset"):
@@ -110,7 +114,7 @@ def _embedded_hub(request: HttpRequest, form: BatchJobForm,
 
 
 @require_GET
-def job_name_check(request: HttpRequest, project_pk: int) -> HttpResponse:
+def job_name_check(request: HtmxHttpRequest, project_pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, project_pk)
     name = request.GET.get("name", "").strip()
     context = {"name": name, "taken": bool(name) and job_name_taken(project=project, name=name)}
@@ -118,7 +122,7 @@ def job_name_check(request: HttpRequest, project_pk: int) -> HttpResponse:
 
 
 @require_GET
-def job_path_check(request: HttpRequest, project_pk: int) -> HttpResponse:
+def job_path_check(request: HtmxHttpRequest, project_pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, project_pk)
     preflight = job_preflight(
         user=request.user,
