@@ -339,6 +339,8 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, data: Any, *, projects: list[tuple[int, str]],
                  ml_apps: list[tuple[int, str]]) -> None:
+        data = data.copy()
+        data.setdefault("per_page", "25")  # so the dropdown shows the page size in use
         super().__init__(data)
         self.fields["project"].choices = [("", "All projects"), *projects]  # type: ignore[attr-defined]
         self.fields["ml_app"].choices = [("", "All ML Apps"), *ml_apps]  # type: ignore[attr-defined]

@@ -148,3 +148,9 @@ document.addEventListener("keydown", (event) => {
     sent = before = null;
   });
 })();
+
+// A polled job row whose job was deleted meanwhile (another tab, the CLI) leaves the list.
+document.addEventListener("htmx:responseError", (event) => {
+  const elt = event.detail.elt;
+  if (event.detail.xhr.status === 404 && elt.matches("tr[data-job]")) elt.remove();
+});

@@ -67,6 +67,8 @@ def test_quit_a_running_job_from_the_dashboard_menu(long_dataset, logged_in_page
 
         # ⋮ → Quit → No: the box closes and the job keeps running.
         row.get_by_test_id("job-actions").click()
+        expect(row.get_by_role("menuitem", name="Delete")).to_be_visible()
+        shot(page, "dashboard-menu-open")
         row.get_by_role("menuitem", name="Quit").click()
         dialog = page.locator(f"#quit-job-{job.pk}")
         expect(dialog).to_be_visible()
@@ -175,3 +177,56 @@ def test_results_preview_shows_a_table_and_a_chart(live_worker, logged_in_page, 
     bars = {b.get_attribute("data-label") for b in chart.get_by_test_id("chart-bar").all()}
     assert bars == {"negative", "positive"}
     shot(page, "job-window-preview")
+
+
+def test_ner_and_speech_previews_in_the_job_window(catalog, logged_in_page, live_server, owner):
+    """The preview follows each ML App's results format (files written as the runners do)."""
+    project = make_project(owner, "Formats")
+    ner = Job.objects.create(
+        project=project, owner=owner, name="ner", status="COMPLETED", total_samples=2,
+        done_samples=2, ml_app=MLApp.objects.get(key="named-entity-recognition"),
+        model_name="spacy", dataset_name="news", results_filename="predictions.txt",
+    )
+    folder = storage_root() / ner.results_dir
+    folder.mkdir(parents=True)
+    (folder / "predictions.txt").write_text(
+        '{"entities": [{"begin_offset": 9, "end_offset": 14, "entity": "B-LOC", "word": "JAPAN"},'
+        ' {"begin_offset": 30, "end_offset": 35, "entity": "B-LOC", "word": "CHINA"}],'
+        ' "text": "SOCCER - JAPAN GET LUCKY WIN, CHINA IN SURPRISE DEFEAT."}\n'
+        '{"entities": [{"begin_offset": 0, "end_offset": 5, "entity": "B-PER", "word": "Nadim"},'
+        ' {"begin_offset": 6, "end_offset": 11, "entity": "I-PER", "word": "Ladki"},'
+        ' {"begin_offset": 22, "end_offset": 29, "entity": "B-ORG", "word": "Reuters"}],'
+        ' "text": "Nadim Ladki wrote for Reuters today."}\n'
+    )
+    page = logged_in_page
+    page.goto(f"{live_server.url}/jobs/{ner.pk}/")
+    table = page.get_by_test_id("preview-table")
+    expect(table.locator("mark.ent-loc")).to_have_count(2)
+    expect(table.locator("mark.ent-loc").first).to_contain_text("JAPAN")
+    chart = page.get_by_test_id("preview-chart")
+    expect(chart).to_contain_text("Entities by type")
+    expect(chart.locator("[data-label=LOC]")).to_contain_text("2")
+    expect(table.locator("mark.ent-per")).to_have_text("Nadim LadkiPER")  # one name, one mark
+    shot(page, "job-window-ner-preview")
+
+    speech = Job.objects.create(
+        project=project, owner=owner, name="speech", status="COMPLETED", total_samples=1,
+        done_samples=1, ml_app=MLApp.objects.get(key="speech-recognition"),
+        model_name="whisper", dataset_name="meetings", results_filename="predictions.csv",
+    )
+    folder = storage_root() / speech.results_dir
+    folder.mkdir(parents=True)
+    (folder / "predictions.csv").write_text(
+        "a.wav,segments/a_0000.wav,SPEAKER_00,0.00,4.50,hello everyone,Hello everyone.\n"
+        "a.wav,segments/a_0001.wav,SPEAKER_01,4.50,12.25,thanks for joining,Thanks for joining.\n"
+        "a.wav,segments/a_0002.wav,SPEAKER_00,16.75,3.00,lets start,Let's start.\n"
+    )
+    page.goto(f"{live_server.url}/jobs/{speech.pk}/")
+    table = page.get_by_test_id("preview-table")
+    expect(table.locator("tbody tr").nth(1)).to_contain_text(
+        re.compile(r"SPEAKER_01\s*0:04.5\s*12.2 s\s*Thanks for joining.")
+    )
+    chart = page.get_by_test_id("preview-chart")
+    expect(chart).to_contain_text("Talk time per speaker")
+    expect(chart.locator("[data-label=SPEAKER_01]")).to_contain_text("12s")
+    shot(page, "job-window-speech-preview")

@@ -88,6 +88,7 @@ def test_dashboard_lists_every_job_of_the_user_with_its_columns(owner_client, ow
                  "finance_sentiment", "Completed", "40 done / 40", "3m 00s"):
         assert text in page, text
     assert f'href="/jobs/{job.pk}/"' in page
+    assert '<option value="25" selected>25</option>' in page  # the page size in use
 
 
 def test_dashboard_filters_by_status_project_ml_app_and_name(owner_client, owner, project):
