@@ -19,6 +19,8 @@ from bench.stack import Stack, Worker, machine_busy_seconds
 # Throughput runs poll gently (the poller shares the cores); the quit timing closely.
 POLL_SECONDS = 0.1
 QUIT_POLL_SECONDS = 0.01
+# Above this many cores used by other processes, a phase's figures are flagged as noisy.
+NOISY_CORES = 0.2
 
 
 @dataclass
@@ -34,22 +36,23 @@ class Phase:
 class Meter:
     """Wall time, CPU time of the measured processes and the rest of the machine's load."""
 
-    def __init__(self, own_cpu: Any) -> None:
-        self.own_cpu = own_cpu  # () -> CPU seconds of what is measured
+    def __init__(self, own_cpu: Any = None) -> None:
+        # () -> CPU seconds of the measured processes; None: this (the bench) process.
+        self.own_cpu = own_cpu
 
     def __enter__(self) -> Meter:
         self.phase = Phase()
         self._wall = time.perf_counter()
-        self._cpu = self.own_cpu()
+        self._cpu = self.own_cpu() if self.own_cpu else 0.0
         self._bench = time.process_time()
         self._busy = machine_busy_seconds()
         return self
 
     def __exit__(self, *_: object) -> None:
         wall = time.perf_counter() - self._wall
-        cpu = self.own_cpu() - self._cpu
         bench = time.process_time() - self._bench
-        others = machine_busy_seconds() - self._busy - cpu - bench
+        cpu = self.own_cpu() - self._cpu if self.own_cpu else bench
+        others = machine_busy_seconds() - self._busy - cpu - (bench if self.own_cpu else 0.0)
         self.phase = Phase(wall=wall, cpu=cpu, others=max(others, 0.0) / wall)
 
 
@@ -135,7 +138,7 @@ def measure(stack: Stack, case: Case, samples: int, quits: int, log: Any) -> Res
     small_ds = stack.dataset(case.ml_app, [small])
 
     log(f"[{case.name}] bare loop")
-    with Meter(time.process_time) as meter:
+    with Meter() as meter:
         done = case.bare_loop(large, case.batch_size)
     result.bare = meter.phase
     if done != samples:
@@ -199,4 +202,14 @@ def report(result: Result) -> list[str]:
         f"  {result.rss_ratio:.2f}x (target <= 1.2x: {_verdict(result.rss_ratio <= 1.2)})",
         f"  quit -> STOPPED  {quit_median:.2f} s median, {quit_max:.2f} s max of"
         f" {len(result.quit_seconds)} (target <= 2 s: {_verdict(quit_max <= 2.0)})",
-    ]  # fmt: skip
+    ] + _noise_note(result)  # fmt: skip
+
+
+def _noise_note(result: Result) -> list[str]:
+    busiest = max(p.others for p in (result.bare, result.one_worker, result.two_workers))
+    if busiest < NOISY_CORES:
+        return []
+    return [
+        f"  note: other processes kept up to {busiest:.2f} cores busy during a phase; the"
+        " samples/s and ratios of that phase are lower than on an idle machine"
+    ]
