@@ -154,6 +154,7 @@ def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, 
     expect(page.get_by_role("heading", name="Deletes")).to_be_visible()
     expect(page.get_by_text("'to delete', its results and its export history were deleted"))\
         .to_be_visible()
+    shot(page, "project-window-after-delete")
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not folder.exists()
     assert page.goto(f"{live_server.url}/jobs/{job.pk}/").status == 404
