@@ -225,13 +225,17 @@ def _finalize(job: Job) -> str:
     tmp = folder / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, folder / "summary.json")
-    Job.objects.filter(pk=job.pk, status__in=_ACTIVE).update(
+    ended = Job.objects.filter(pk=job.pk, status__in=_ACTIVE).update(
         status=status,
         error_message=message,
         finished_at=finished,
         done_samples=done,
         failed_samples=failed,
     )
+    if not ended and not Job.objects.filter(pk=job.pk).exists():
+        # Deleted while we merged (Delete quits, then removes the folder at once): what we
+        # wrote after its removal would be left behind with no job to show it.
+        shutil.rmtree(folder, ignore_errors=True)
     return status
 
 

@@ -199,3 +199,25 @@ def test_shard_of_a_worker_that_vanished_is_requeued_and_the_job_completes(live_
     assert shard.attempts == 2 and shard.worker != "gone-host:1"
     lines = results_file(job).read_text().splitlines()
     assert [line.split("\t")[0] for line in lines] == [str(i) for i in range(40)]
+
+
+def test_deleting_a_running_job_leaves_no_results_folder_behind(make_dataset, jobs):
+    from apps.jobs.services import job_delete
+
+    dataset, root = make_dataset()
+    write_sentences(root / "many.txt", 200_000, seed=13)
+    job = jobs.start(dataset, "many.txt")
+    wait_until(
+        lambda: Job.objects.filter(pk=job.pk, status="RUNNING", done_samples__gt=0).exists(),
+        what="first progress",
+    )
+    folder = results_folder(job)
+    shard_ids = list(JobShard.objects.filter(job=job).values_list("pk", flat=True))
+
+    job_delete(job=Job.objects.get(pk=job.pk))
+
+    # The shards that were running notice within a second and clean up after themselves.
+    time.sleep(2)
+    assert not folder.exists()
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not JobShard.objects.filter(pk__in=shard_ids).exists()
