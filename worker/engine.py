@@ -171,8 +171,12 @@ def _claim_shard(shard_id: int, task_id: str) -> JobShard | str | None:
     """
     stale_before = _now() - timedelta(seconds=settings.SHARD_STALE_SECONDS)
     with transaction.atomic():
+        # Lock the shard row only: other shards keep updating the job's counters meanwhile.
         shard = (
-            JobShard.objects.select_for_update().select_related("job").filter(pk=shard_id).first()
+            JobShard.objects.select_for_update(of=("self",))
+            .select_related("job")
+            .filter(pk=shard_id)
+            .first()
         )
         if shard is None:
             return None
