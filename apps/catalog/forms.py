@@ -31,9 +31,16 @@ class HubFilterForm(forms.Form):
     hub_mine = forms.BooleanField(required=False)
     hub_platform = forms.BooleanField(label="Platform", required=False)
     hub_organization = forms.BooleanField(label="Organization", required=False)
-    hub_ml_app = forms.TypedChoiceField(label="ML App", required=False, coerce=int,
-                                        empty_value=None)
+    hub_ml_app = forms.TypedChoiceField(
+        label="ML App", required=False, coerce=int, empty_value=None
+    )
     hub_filtered = forms.CharField(required=False, widget=forms.HiddenInput)
+    hub_q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "name or description"}),
+    )
 
     def __init__(self, data: Any, *, kind: str) -> None:
         data = data.copy() if data is not None else {}
@@ -47,7 +54,8 @@ class HubFilterForm(forms.Form):
         self.kind = kind
         self.fields["hub_mine"].label = f"My {noun}"
         self.fields["hub_ml_app"].choices = [  # type: ignore[attr-defined]
-            ("", "All ML Apps"), *((a.pk, a.name) for a in ml_apps_list())
+            ("", "All ML Apps"),
+            *((a.pk, a.name) for a in ml_apps_list()),
         ]
 
     def _cleaned(self) -> dict[str, Any]:
@@ -69,19 +77,21 @@ class HubFilterForm(forms.Form):
         qs = qs.filter(q)
         if self.ml_app_pk() is not None:
             qs = qs.filter(**{app_lookup: self.ml_app_pk()})
+        query = (self._cleaned().get("hub_q") or "").strip()
+        if query:
+            qs = qs.filter(Q(name__icontains=query) | Q(description__icontains=query))
         return qs
 
     def models(self, user: Any) -> QuerySet[MLModel]:
         return self._filter(models_visible_to(user), user.pk, "ml_app_id")
 
     def datasets(self, user: Any) -> QuerySet[Dataset]:
-        return self._filter(
-            datasets_visible_to(user).select_related("owner"), user.pk, "ml_apps"
-        )
+        return self._filter(datasets_visible_to(user).select_related("owner"), user.pk, "ml_apps")
 
 
-def hub_context(request: Any, *, kind: str, data: Any, pick: bool = False,
-                embedded: bool = False) -> dict[str, Any]:
+def hub_context(
+    request: Any, *, kind: str, data: Any, pick: bool = False, embedded: bool = False
+) -> dict[str, Any]:
     """What `catalog/_model_hub.html` / `_dataset_hub.html` need, for a window or a page."""
     hub = HubFilterForm(data, kind=kind)
     items = hub.models(request.user) if kind == "model" else hub.datasets(request.user)

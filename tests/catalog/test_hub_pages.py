@@ -112,3 +112,10 @@ def test_owner_deletes_a_dataset(owner_client, sentiment):
     assert owner_client.get(f"/hub/datasets/{dataset.pk}/delete/").status_code == 405
     assert owner_client.post(f"/hub/datasets/{dataset.pk}/delete/").status_code == 302
     assert not Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_hub_page_searches_and_links_to_items(owner_client, sentiment):
+    body = owner_client.get("/hub/models/?hub_q=vader").content.decode()
+    assert "vader-sentiment" in body and 'href="/hub/models/' in body
+    assert "vader-sentiment" not in owner_client.get("/hub/models/?hub_q=zzz").content.decode()
+    assert 'data-testid="add-model"' in body
