@@ -1,0 +1,237 @@
+"""Every URL of the app and the API, as an anonymous visitor, an outsider and the owner.
+
+The list of URLs comes from the URL configuration itself, so a new view cannot be
+forgotten: a route with parameters that this file does not know how to fill fails
+`test_every_route_is_in_the_matrix` until it is added to OBJECT_ROUTES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from apps.accounts.services import api_token_create
+from apps.catalog.models import MLApp
+from apps.catalog.registry import dataset_add
+from tests.conftest import wait_for_job
+from tests.factories import make_project, sentiment_job
+
+# Routes anyone may reach (the login page, health check, API schema and docs).
+PUBLIC = {"login", "logout", "healthz", "api:openapi-json", "api:openapi-view", "api:api-root"}
+
+# Which of the owner's objects fills a route's parameters.
+OBJECT_ROUTES: dict[str, str] = {
+    "projects:detail": "project",
+    "projects:delete": "project",
+    "jobs:new": "project",
+    "jobs:check_name": "project",
+    "jobs:check_path": "project",
+    "jobs:detail": "job",
+    "jobs:row": "job",
+    "jobs:preview": "job",
+    "jobs:quit": "job",
+    "jobs:delete": "job",
+    "exports:results": "job",
+    "exports:download": "job",
+    "exports:panel": "job",
+    "exports:create": "job",
+    "exports:history": "job",
+    "catalog:model_detail": "model",
+    "catalog:model_delete": "model",
+    "catalog:dataset_detail": "dataset",
+    "catalog:dataset_delete": "dataset",
+    "accounts:token_revoke": "token",
+    "accounts:member_remove": "membership",
+    "api:project_delete_view": "project",
+    "api:job_info": "job",
+    "api:job_delete_view": "job",
+    "api:job_quit_view": "job",
+    "api:job_download": "job",
+    "api:job_export_create": "job",
+    "api:job_export_list": "job",
+    "api:model_delete_view": "model",
+    "api:dataset_delete_view": "dataset",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str
+    params: tuple[str, ...]
+
+    @property
+    def is_api(self) -> bool:
+        return self.name.startswith("api:")
+
+    def url(self, objects: dict[str, Any]) -> str:
+        path = "/" + self.pattern
+        for param in self.params:
+            obj = objects[OBJECT_ROUTES[self.name]]
+            path = path.replace(f"<int:{param}>", str(obj.pk)).replace(f"<{param}>", str(obj.pk))
+        return path
+
+
+def _walk(patterns: list[Any], prefix: str = "", namespace: str | None = None) -> list[Route]:
+    routes = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            if str(entry.pattern).startswith("admin/"):
+                continue  # Django's own admin: staff-only, tested by Django
+            routes += _walk(
+                entry.url_patterns, prefix + str(entry.pattern), entry.namespace or namespace
+            )
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace else str(entry.name)
+            params = tuple(entry.pattern.regex.groupindex)
+            routes.append(Route(name, prefix + str(entry.pattern), params))
+    return routes
+
+
+ROUTES = _walk(get_resolver().url_patterns)
+PRIVATE = [r for r in ROUTES if r.name not in PUBLIC]
+
+
+def test_every_route_is_in_the_matrix():
+    unknown = [r.name for r in PRIVATE if r.params and r.name not in OBJECT_ROUTES]
+    assert not unknown, f"add these routes to OBJECT_ROUTES: {unknown}"
+    assert len(PRIVATE) > 40
+
+
+@pytest.fixture
+def objects(owner, colleague, catalog, live_worker):
+    project = make_project(owner, "Matrix")
+    job = wait_for_job(sentiment_job(owner, project, name="matrix-job").pk)
+    app = MLApp.objects.get(key="sentiment-analysis")
+    dataset = dataset_add(
+        user=owner,
+        name="matrix-data",
+        ml_apps=[app],
+        uploads=[SimpleUploadedFile("m.txt", b"fine\n")],
+    )
+    from apps.catalog.registry import model_add
+    from tests.catalog.test_registry import _hf_files, _zip_upload
+
+    model = model_add(
+        user=owner, name="matrix-model", ml_app=app, uploads=[_zip_upload(_hf_files())]
+    )
+    token, _ = api_token_create(user=owner, name="matrix")
+    return {
+        "project": project,
+        "job": job,
+        "dataset": dataset,
+        "model": model,
+        "token": token,
+        "membership": colleague.membership,
+    }
+
+
+VALID_API_BODY = {
+    "bucket": "results-bucket",
+    "access_key_id": "AKIAEXAMPLE",
+    "secret_access_key": "not-a-real-secret",
+}
+
+
+def _api(user: Any) -> Client:
+    return Client(headers={"Authorization": f"Bearer {api_token_create(user=user, name='m')[1]}"})
+
+
+@pytest.mark.worker
+def test_anonymous_visitors_are_sent_to_login_or_get_401(objects):
+    anonymous = Client()
+    for route in PRIVATE:
+        url = route.url(objects)
+        for method in ("get", "post"):
+            response = getattr(anonymous, method)(url)
+            if route.is_api:
+                assert response.status_code in (401, 405), (method, url, response.status_code)
+            else:
+                assert response.status_code == 302, (method, url, response.status_code)
+                assert response["Location"].startswith("/accounts/login/"), url
+
+
+@pytest.mark.worker
+def test_outsiders_get_404_for_every_object_route(objects, outsider):
+    web = Client()
+    web.force_login(outsider)
+    api = _api(outsider)
+    for route in PRIVATE:
+        if not route.params:
+            continue
+        url = route.url(objects)
+        if route.is_api:
+            # A well-formed body, so the answer is about access, not about the payload.
+            statuses = {
+                "get": api.get(url).status_code,
+                "post": api.post(url, VALID_API_BODY, content_type="application/json").status_code,
+                "delete": api.delete(url).status_code,
+            }
+        else:
+            statuses = {m: getattr(web, m)(url).status_code for m in ("get", "post", "delete")}
+        assert set(statuses.values()) <= {404, 405}, (url, statuses)
+        assert 404 in statuses.values(), (url, statuses)
+    # Nothing was changed by all that.
+    objects["job"].refresh_from_db()
+    objects["project"].refresh_from_db()
+    objects["token"].refresh_from_db()
+    assert objects["token"].revoked_at is None
+
+
+@pytest.mark.worker
+def test_outsiders_lists_do_not_show_the_owners_objects(objects, outsider):
+    web = Client()
+    web.force_login(outsider)
+    api = _api(outsider)
+    names = ("Matrix", "matrix-job", "matrix-data", "matrix-model")
+    for route in PRIVATE:
+        if route.params:
+            continue
+        response = (api if route.is_api else web).get(route.url(objects))
+        if response.status_code == 200 and not response.get("Content-Disposition"):
+            body = response.content.decode()
+            leaked = [n for n in names if n in body]
+            assert not leaked, (route.name, leaked)
+
+
+@pytest.mark.worker
+def test_owner_reaches_every_route_and_writes_need_post_and_csrf(objects, owner):
+    web = Client()
+    web.force_login(owner)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    api = _api(owner)
+    skip_writes = {
+        "projects:delete",
+        "jobs:delete",
+        "accounts:token_revoke",
+        "accounts:member_remove",
+        "catalog:model_delete",
+        "catalog:dataset_delete",
+    }
+    for route in PRIVATE:
+        url = route.url(objects)
+        client = api if route.is_api else web
+        response = client.get(url)
+        assert response.status_code not in (403, 404, 500), (url, response.status_code)
+        if route.is_api:
+            continue
+        post_only = response.status_code == 405
+        if post_only or route.name in (
+            "jobs:new",
+            "projects:list",
+            "accounts:tokens",
+            "accounts:organization",
+            "catalog:model_add",
+            "catalog:dataset_add",
+            "exports:create",
+        ):
+            # A state-changing URL refuses a POST without a CSRF token.
+            assert strict.post(url).status_code == 403, url
+        if post_only and route.name not in skip_writes:
+            assert response.status_code == 405, url
