@@ -17,12 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.stack import ROOT, Stack, Worker
 
-PASSWORD = "bench-password-not-used-1"
+PASSWORD = "bench-password-not-used-1"  # noqa: S105 - the throw-away bench user
 
 
 def _free_port() -> int:
@@ -39,16 +38,22 @@ def many_jobs(stack: Stack, count: int) -> dict[str, Any]:
     dataset = Dataset.objects.get(name="finance_sentiment")
     with Worker(stack, 2):
         reference = stack.job_create(
-            ml_app="sentiment-analysis", model="vader-sentiment", dataset=dataset,
-            path="test.txt", settings={},
+            ml_app="sentiment-analysis",
+            model="vader-sentiment",
+            dataset=dataset,
+            path="test.txt",
+            settings={},
         )
         _wait([reference.pk])
         expected = (storage_root() / Job.objects.get(pk=reference.pk).results_relpath).read_bytes()
         started = time.perf_counter()
         ids = [
             stack.job_create(
-                ml_app="sentiment-analysis", model="vader-sentiment", dataset=dataset,
-                path="test.txt", settings={},
+                ml_app="sentiment-analysis",
+                model="vader-sentiment",
+                dataset=dataset,
+                path="test.txt",
+                settings={},
             ).pk
             for _ in range(count)
         ]
@@ -57,9 +62,7 @@ def many_jobs(stack: Stack, count: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     jobs = list(Job.objects.filter(pk__in=ids))
     statuses = {j.status for j in jobs}
-    identical = sum(
-        (storage_root() / j.results_relpath).read_bytes() == expected for j in jobs
-    )
+    identical = sum((storage_root() / j.results_relpath).read_bytes() == expected for j in jobs)
     return {
         "jobs": count,
         "statuses": sorted(statuses),
@@ -75,7 +78,8 @@ def _wait(ids: list[int], timeout: float = 300) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not Job.objects.filter(pk__in=ids, status__in=["QUEUED", "RUNNING", "STOPPING"]).exists():
+        active = Job.objects.filter(pk__in=ids, status__in=["QUEUED", "RUNNING", "STOPPING"])
+        if not active.exists():
             return
         time.sleep(0.5)
     raise RuntimeError(f"jobs still active after {timeout}s")
@@ -203,8 +207,11 @@ def _login(base: str) -> Any:
             time.sleep(0.2)
     response = session.post(
         f"{base}/accounts/login/",
-        data={"username": "bench", "password": PASSWORD,
-              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        data={
+            "username": "bench",
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
         headers={"Referer": f"{base}/accounts/login/"},
         timeout=10,
     )
@@ -227,8 +234,10 @@ def main() -> None:
         seed_jobs(stack, args.seed)
         print(f"== dashboard with {args.seed:,} more jobs, one page, in-process server time")
         print(dashboard_server_time(stack))
-        print(f"== dashboard under {args.clients} concurrent clients for {args.seconds:.0f} s "
-              "(gunicorn, 2 processes x 4 threads, loopback)")
+        print(
+            f"== dashboard under {args.clients} concurrent clients for {args.seconds:.0f} s "
+            "(gunicorn, 2 processes x 4 threads, loopback)"
+        )
         print(dashboard_under_load(stack, args.clients, args.seconds))
     finally:
         stack.close()

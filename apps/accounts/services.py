@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
 from apps.accounts.models import ApiToken, Membership, Organization
@@ -20,7 +20,7 @@ def user_create(
     organization: Organization | None = None,
     role: str = Membership.Role.MEMBER,
     is_superuser: bool = False,
-) -> AbstractUser:
+) -> Any:
     """Create a user in `organization`, or in a new organization of their own."""
     User = get_user_model()
     if is_superuser:
@@ -34,7 +34,7 @@ def user_create(
     return user
 
 
-def membership_ensure(user: AbstractUser) -> Membership:
+def membership_ensure(user: Any) -> Membership:
     """Users made outside user_create (createsuperuser, admin) still get an organization."""
     membership = Membership.objects.filter(user=user).first()
     if membership:
@@ -50,7 +50,7 @@ def _free_org_name(base: str) -> str:
     return name
 
 
-def admin_ensure(*, username: str = "admin") -> tuple[AbstractUser | None, str | None]:
+def admin_ensure(*, username: str = "admin") -> tuple[Any | None, str | None]:
     """Create the first admin when no superuser exists; return (user, password) if made."""
     User = get_user_model()
     if User.objects.filter(is_superuser=True).exists():
@@ -69,7 +69,7 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def api_token_create(*, user: AbstractUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
     """Return the token row and the raw token, which is never stored and shown once."""
     from django.core.exceptions import ValidationError
 
@@ -89,7 +89,7 @@ def api_token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def api_token_authenticate(raw: str) -> AbstractUser | None:
+def api_token_authenticate(raw: str) -> Any | None:
     from django.utils import timezone
 
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
@@ -105,7 +105,7 @@ def api_token_authenticate(raw: str) -> AbstractUser | None:
     return token.user
 
 
-def _require_admin(actor: AbstractUser) -> Membership:
+def _require_admin(actor: Any) -> Membership:
     from django.core.exceptions import PermissionDenied
 
     membership = membership_ensure(actor)
@@ -115,7 +115,7 @@ def _require_admin(actor: AbstractUser) -> Membership:
 
 
 @transaction.atomic
-def membership_add(*, actor: AbstractUser, username: str) -> tuple[Membership, str | None]:
+def membership_add(*, actor: Any, username: str) -> tuple[Membership, str | None]:
     """Bring a user into the actor's organization; a new username gets an account.
 
     Returns the membership and, for a new account, its one-time password.
@@ -145,7 +145,7 @@ def membership_add(*, actor: AbstractUser, username: str) -> tuple[Membership, s
 
 
 @transaction.atomic
-def membership_remove(*, actor: AbstractUser, member: Membership) -> None:
+def membership_remove(*, actor: Any, member: Membership) -> None:
     """The member leaves: they get an organization of their own, and no longer see ours."""
     from django.core.exceptions import ValidationError
 

@@ -27,7 +27,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             error = exc.message_dict["name"][0]
     context = {
-        "tokens": ApiToken.objects.filter(user=request.user),
+        "tokens": ApiToken.objects.filter(user=membership_ensure(request.user).user),
         "new_token": new_token,
         "error": error,
         "nav": "account",
@@ -39,7 +39,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    token = get_object_or_404(ApiToken, pk=pk, user_id=request.user.pk)
     api_token_revoke(token=token)
     messages.success(request, f"Token '{token.name}' revoked.")
     return redirect("accounts:tokens")

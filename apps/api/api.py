@@ -52,7 +52,7 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = api_token_authenticate(token)
         if user is not None:
-            request.user = user
+            request.user = user  # type: ignore[assignment]
         return user
 
 
@@ -310,7 +310,7 @@ def model_add_view(
         ml_app=_ml_app_filter(ml_app),
         visibility=_visibility(visibility),
         description=description,
-        uploads=list(files or request.FILES.getlist("files")),
+        uploads=list(files or []) or request.FILES.getlist("files"),
         folder=folder or None,
     )
     return Status(201, model_out(model, user))
@@ -335,7 +335,7 @@ def dataset_add_view(
         ml_apps=[_ml_app_filter(key) for key in ml_apps],
         visibility=_visibility(visibility),
         description=description,
-        uploads=list(files or request.FILES.getlist("files")),
+        uploads=list(files or []) or request.FILES.getlist("files"),
         folder=folder or None,
         default_path=default_path,
     )

@@ -30,7 +30,7 @@ class _AddForm(forms.Form):
     name = forms.CharField(max_length=150)
     visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, initial="private")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    files = MultipleFileField(
+    files = MultipleFileField(  # type: ignore[assignment]  # the declared field, not Form.files
         label="Upload files or an archive",
         required=False,
         help_text="zip or tar.gz archives are unpacked safely; an archive of one folder means "
