@@ -23,7 +23,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-
 def pytest_unconfigure(config: object) -> None:
     import shutil
 

@@ -15,8 +15,9 @@ def make_project(owner: Any, name: str = "Demo") -> Project:
     return project_create(owner=owner, name=name)
 
 
-def sentiment_job(owner: Any, project: Project | None = None, name: str = "sentiment-1",
-                  **overrides: Any) -> Job:
+def sentiment_job(
+    owner: Any, project: Project | None = None, name: str = "sentiment-1", **overrides: Any
+) -> Job:
     project = project or make_project(owner)
     kwargs: dict[str, Any] = {
         "user": owner,

@@ -112,9 +112,7 @@ class Dataset(_Owned):
                 condition=Q(visibility="platform"),
                 name="platform_dataset_name_unique",
             ),
-            models.UniqueConstraint(
-                fields=["owner", "name"], name="dataset_name_unique_per_owner"
-            ),
+            models.UniqueConstraint(fields=["owner", "name"], name="dataset_name_unique_per_owner"),
         ]
 
     def __str__(self) -> str:

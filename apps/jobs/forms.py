@@ -26,10 +26,16 @@ from apps.projects.models import Project
 HUB = "hub"  # the "Select from model hub" / "Select from datasets" option
 NONE = "none-"  # a disabled placeholder in an empty group
 SETTING_PREFIX = "setting_"
-MODEL_GROUPS = (("mine", "My models"), ("platform", "Platform models"),
-                ("organization", "Organization models"))
-DATASET_GROUPS = (("mine", "My datasets"), ("platform", "Platform datasets"),
-                  ("organization", "Organization datasets"))
+MODEL_GROUPS = (
+    ("mine", "My models"),
+    ("platform", "Platform models"),
+    ("organization", "Organization models"),
+)
+DATASET_GROUPS = (
+    ("mine", "My datasets"),
+    ("platform", "Platform datasets"),
+    ("organization", "Organization datasets"),
+)
 
 
 def _pk(value: Any) -> int | None:
@@ -50,8 +56,10 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
     if kind == "choice":
         return forms.ChoiceField(choices=[tuple(c) for c in spec["choices"]], **common)
     if kind in ("int", "float"):
-        attrs = {"inputmode": "numeric" if kind == "int" else "decimal",
-                 "step": "1" if kind == "int" else "any"}
+        attrs = {
+            "inputmode": "numeric" if kind == "int" else "decimal",
+            "step": "1" if kind == "int" else "any",
+        }
         for bound in ("min", "max"):
             if bound in spec:
                 attrs[bound] = str(spec[bound])
@@ -68,9 +76,16 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
 class GroupedSelect(forms.Select):
     """A select whose empty-group placeholders cannot be chosen."""
 
-    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int,
-                      subindex: int | None = None, attrs: dict[str, Any] | None = None
-                      ) -> dict[str, Any]:
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: Any,
+        selected: Any,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         option = super().create_option(name, value, label, selected, index, subindex, attrs)
         if str(value).startswith(NONE):
             option["attrs"]["disabled"] = True
@@ -97,13 +112,21 @@ class BatchJobForm(forms.Form):
         error_messages={"invalid_choice": "Choose a dataset you may use."},
     )
     dataset_path = forms.CharField(
-        label="Relative dataset folder/file path", max_length=1024, required=False,
+        label="Relative dataset folder/file path",
+        max_length=1024,
+        required=False,
         help_text="A file or folder inside the dataset, e.g. test.txt; empty means the "
         "whole dataset.",
     )
 
-    def __init__(self, data: Any = None, *, user: Any, project: Project,
-                 initial: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        user: Any,
+        project: Project,
+        initial: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(data, initial=initial)
         self.user, self.project = user, project
         # One query each; displayed options are narrowed in Python from these lists.
@@ -134,30 +157,37 @@ class BatchJobForm(forms.Form):
             {"data-refresh": "", "data-hub-url": reverse("catalog:model_hub"), "data-hub": "model"}
         )
         self.fields["dataset"].widget.attrs.update(
-            {"data-refresh": "", "data-hub-url": reverse("catalog:dataset_hub"),
-             "data-hub": "dataset"}
+            {
+                "data-refresh": "",
+                "data-hub-url": reverse("catalog:dataset_hub"),
+                "data-hub": "dataset",
+            }
         )
-        self.fields["name"].widget.attrs.update({
-            "hx-get": reverse("jobs:check_name", args=[self.project.pk]),
-            "hx-trigger": "input changed delay:300ms",
-            "hx-target": "#name-check",
-            "hx-swap": "outerHTML",
-            "hx-sync": "this:replace",
-            "autocomplete": "off",
-            "aria-describedby": "name-check",
-        })
-        self.fields["dataset_path"].widget.attrs.update({
-            "hx-get": reverse("jobs:check_path", args=[self.project.pk]),
-            "hx-trigger": "input changed delay:300ms",
-            "hx-include": "#id_dataset, #id_ml_app, #id_model",
-            "hx-target": "#path-check",
-            "hx-swap": "outerHTML",
-            "hx-sync": "this:replace",
-            "autocomplete": "off",
-            "spellcheck": "false",
-            "placeholder": "e.g. test.txt",
-            "aria-describedby": "path-check id_dataset_path_helptext",
-        })
+        self.fields["name"].widget.attrs.update(
+            {
+                "hx-get": reverse("jobs:check_name", args=[self.project.pk]),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#name-check",
+                "hx-swap": "outerHTML",
+                "hx-sync": "this:replace",
+                "autocomplete": "off",
+                "aria-describedby": "name-check",
+            }
+        )
+        self.fields["dataset_path"].widget.attrs.update(
+            {
+                "hx-get": reverse("jobs:check_path", args=[self.project.pk]),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-include": "#id_dataset, #id_ml_app, #id_model",
+                "hx-target": "#path-check",
+                "hx-swap": "outerHTML",
+                "hx-sync": "this:replace",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "e.g. test.txt",
+                "aria-describedby": "path-check id_dataset_path_helptext",
+            }
+        )
 
     # --- what the form shows ----------------------------------------------------------
 
@@ -186,23 +216,39 @@ class BatchJobForm(forms.Form):
         user_pk = self.user.pk
         models = [m for m in self.models if app_pk is None or m.ml_app_id == app_pk]
         datasets = [
-            d for d in self.datasets
+            d
+            for d in self.datasets
             if app_pk is None or any(a.pk == app_pk for a in d.ml_apps.all())
         ]
         self.fields["model"].widget.choices = self._grouped(
-            models, MODEL_GROUPS, user_pk, "Select from model hub…",
+            models,
+            MODEL_GROUPS,
+            user_pk,
+            "Select from model hub…",
             label=lambda m: m.name if app_pk else f"{m.name} ({m.ml_app.name})",
             narrowed=app_pk is not None,
         )
         self.fields["dataset"].widget.choices = self._grouped(
-            datasets, DATASET_GROUPS, user_pk, "Select from datasets…", label=lambda d: d.name,
-            narrowed=app_pk is not None, skip_empty={"organization"},
+            datasets,
+            DATASET_GROUPS,
+            user_pk,
+            "Select from datasets…",
+            label=lambda d: d.name,
+            narrowed=app_pk is not None,
+            skip_empty={"organization"},
         )
 
     @staticmethod
-    def _grouped(items: list[Any], groups: tuple[tuple[str, str], ...], user_pk: int,
-                 hub_label: str, *, label: Any, narrowed: bool,
-                 skip_empty: frozenset[str] | set[str] = frozenset()) -> list[Any]:
+    def _grouped(
+        items: list[Any],
+        groups: tuple[tuple[str, str], ...],
+        user_pk: int,
+        hub_label: str,
+        *,
+        label: Any,
+        narrowed: bool,
+        skip_empty: frozenset[str] | set[str] = frozenset(),
+    ) -> list[Any]:
         choices: list[Any] = [("", "---------")]
         for tier, title in groups:
             options = [(str(i.pk), label(i)) for i in items if i.tier_for(user_pk) == tier]
@@ -273,8 +319,9 @@ def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict
     - choosing an ML App drops a model or dataset that does not serve it;
     - choosing a dataset fills an empty path with the dataset's default path.
     """
-    values: dict[str, Any] = {k: data.get(k, "") for k in ("name", "ml_app", "model",
-                                                          "dataset", "dataset_path")}
+    values: dict[str, Any] = {
+        k: data.get(k, "") for k in ("name", "ml_app", "model", "dataset", "dataset_path")
+    }
     for key in ("model", "dataset"):
         use = data.get(f"use_{key}")
         if use:  # a "Use model" / "Use dataset" button without JavaScript
@@ -320,25 +367,32 @@ PER_PAGE = (10, 25, 50, 100)
 class DashboardFilterForm(forms.Form):
     q = forms.CharField(label="Search by name", required=False, max_length=100)
     status = forms.ChoiceField(
-        label="Status", required=False,
+        label="Status",
+        required=False,
         choices=[("", "Any status"), ("active", "Active"), *JobStatus.choices],
     )
-    project = forms.TypedChoiceField(label="Project", required=False, coerce=int,
-                                     empty_value=None)
-    ml_app = forms.TypedChoiceField(label="ML App", required=False, coerce=int,
-                                    empty_value=None)
+    project = forms.TypedChoiceField(label="Project", required=False, coerce=int, empty_value=None)
+    ml_app = forms.TypedChoiceField(label="ML App", required=False, coerce=int, empty_value=None)
     sort = forms.ChoiceField(
-        label="Sort by", required=False,
-        choices=[(f"{d}{k}", f"{label} {'↓' if d else '↑'}")
-                 for k, (label, _) in SORTS.items() for d in ("-", "")],
+        label="Sort by",
+        required=False,
+        choices=[
+            (f"{d}{k}", f"{label} {'↓' if d else '↑'}")
+            for k, (label, _) in SORTS.items()
+            for d in ("-", "")
+        ],
     )
     per_page = forms.TypedChoiceField(
-        label="Per page", required=False, coerce=int, empty_value=None,
+        label="Per page",
+        required=False,
+        coerce=int,
+        empty_value=None,
         choices=[(n, str(n)) for n in PER_PAGE],
     )
 
-    def __init__(self, data: Any, *, projects: list[tuple[int, str]],
-                 ml_apps: list[tuple[int, str]]) -> None:
+    def __init__(
+        self, data: Any, *, projects: list[tuple[int, str]], ml_apps: list[tuple[int, str]]
+    ) -> None:
         data = data.copy()
         data.setdefault("per_page", "25")  # so the dropdown shows the page size in use
         super().__init__(data)

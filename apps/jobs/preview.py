@@ -59,13 +59,18 @@ def _lines(path: Path) -> Iterator[str]:
 def _bars(counts: Mapping[str, float], fmt: Any = lambda v: f"{int(v):,}") -> list[Bar]:
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     if len(items) > MAX_BARS:
-        rest = sum(v for _, v in items[MAX_BARS - 1:])
+        rest = sum(v for _, v in items[MAX_BARS - 1 :])
         items = [*items[: MAX_BARS - 1], ("other", rest)]
     total = sum(v for _, v in items) or 1
     top = max((v for _, v in items), default=0) or 1
     return [
-        Bar(label=k, value=v, display=fmt(v), width=round(100 * v / top, 1),
-            share=round(100 * v / total, 1))
+        Bar(
+            label=k,
+            value=v,
+            display=fmt(v),
+            width=round(100 * v / top, 1),
+            share=round(100 * v / total, 1),
+        )
         for k, v in items
     ]
 
@@ -80,9 +85,7 @@ def _input_texts(job: Job, indexes: Iterable[int]) -> dict[int, str]:
     try:
         path = safe_join(storage_root() / job.dataset.folder, job.dataset_path)
         samples = iter_samples(path, 0, max(wanted) + 1)
-        return {
-            s.index: (s.payload or "")[:TEXT_CHARS] for s in samples if s.index in wanted
-        }
+        return {s.index: (s.payload or "")[:TEXT_CHARS] for s in samples if s.index in wanted}
     except (UnsafePathError, DatasetReadError, OSError, ValueError):
         return {}
 
@@ -110,8 +113,15 @@ def _labels(job: Job, path: Path) -> ResultsPreview:
                     confidence = ""
             rows.append([parts[0], label, confidence])
     texts = _input_texts(job, (int(r[0]) for r in rows if r[0].isdigit()))
-    table = [[r[0], texts.get(int(r[0]), "") if r[0].isdigit() else "", r[1],
-              *([r[2]] if with_probs else [])] for r in rows]
+    table = [
+        [
+            r[0],
+            texts.get(int(r[0]), "") if r[0].isdigit() else "",
+            r[1],
+            *([r[2]] if with_probs else []),
+        ]
+        for r in rows
+    ]
     return ResultsPreview(
         kind="labels",
         columns=["Index", "Input text", "Label", *(["Confidence"] if with_probs else [])],
@@ -139,8 +149,12 @@ def highlight_entities(text: str, entities: list[dict[str, Any]]) -> SafeString:
         kind = _entity_type(label)
         if not 0 <= begin < end <= len(text) or (spans and begin < spans[-1][1]):
             continue
-        if (spans and label.startswith("I-") and spans[-1][2] == kind
-                and not text[spans[-1][1]:begin].strip()):
+        if (
+            spans
+            and label.startswith("I-")
+            and spans[-1][2] == kind
+            and not text[spans[-1][1] : begin].strip()
+        ):
             spans[-1][1] = end
             continue
         spans.append([begin, end, kind])
@@ -149,10 +163,16 @@ def highlight_entities(text: str, entities: list[dict[str, Any]]) -> SafeString:
     for begin, end, kind in spans:
         css = kind.lower() if kind.lower() in KNOWN_ENTITY_TYPES else "other"
         out.append(str(escape(text[position:begin])))
-        out.append(str(format_html(
-            '<mark class="ent ent-{}">{}<span class="ent-label">{}</span></mark>',
-            css, text[begin:end], kind,
-        )))
+        out.append(
+            str(
+                format_html(
+                    '<mark class="ent ent-{}">{}<span class="ent-label">{}</span></mark>',
+                    css,
+                    text[begin:end],
+                    kind,
+                )
+            )
+        )
         position = end
     out.append(str(escape(text[position:])))
     return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
@@ -214,10 +234,15 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
                 continue  # the header row
             talk[record[2]] = talk.get(record[2], 0.0) + duration
             if len(rows) < PREVIEW_ROWS:
-                rows.append([
-                    Path(record[0]).name, record[2], _seconds(start), f"{duration:.1f} s",
-                    (record[6] or record[5])[:TEXT_CHARS],
-                ])
+                rows.append(
+                    [
+                        Path(record[0]).name,
+                        record[2],
+                        _seconds(start),
+                        f"{duration:.1f} s",
+                        (record[6] or record[5])[:TEXT_CHARS],
+                    ]
+                )
     return ResultsPreview(
         kind="speech",
         columns=["File", "Speaker", "Start", "Duration", "Transcript"],

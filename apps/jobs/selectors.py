@@ -40,9 +40,21 @@ def get_job_for_user(user: Any, pk: int) -> Job:
 # Every column the dashboard shows, and nothing else: the rows need one query, whatever
 # the page size (model and dataset names are snapshots on the job).
 DASHBOARD_COLUMNS = (
-    "id", "name", "project", "project__name", "ml_app", "ml_app__name", "model_name",
-    "dataset_name", "status", "total_samples", "done_samples", "failed_samples",
-    "created_at", "started_at", "finished_at",
+    "id",
+    "name",
+    "project",
+    "project__name",
+    "ml_app",
+    "ml_app__name",
+    "model_name",
+    "dataset_name",
+    "status",
+    "total_samples",
+    "done_samples",
+    "failed_samples",
+    "created_at",
+    "started_at",
+    "finished_at",
 )
 
 
@@ -136,8 +148,14 @@ def job_preflight(
         message = " ".join(exc.message_dict.get("dataset_path", exc.messages))
         return Preflight(app, model_obj, dataset_obj, path, path_error=message)
     if count == 0:
-        return Preflight(app, model_obj, dataset_obj, path, count=0,
-                         path_error=f"'{path or '.'}' holds no samples.")
+        return Preflight(
+            app,
+            model_obj,
+            dataset_obj,
+            path,
+            count=0,
+            path_error=f"'{path or '.'}' holds no samples.",
+        )
     return Preflight(app, model_obj, dataset_obj, path, count=count)
 
 

@@ -20,17 +20,30 @@ from tests.factories import make_project, sentiment_job
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 LONG_LINES = 1_000_000
-WORDS = ("strong growth", "sharp losses", "record profit", "a fraud probe", "steady demand",
-         "weak guidance", "a generous dividend", "mass layoffs")
+WORDS = (
+    "strong growth",
+    "sharp losses",
+    "record profit",
+    "a fraud probe",
+    "steady demand",
+    "weak guidance",
+    "a generous dividend",
+    "mass layoffs",
+)
 
 
 @pytest.fixture
 def long_dataset(live_worker, owner):
     """Enough VADER work (a few hundred thousand lines) to keep the workers busy a while."""
     dataset = Dataset.objects.create(
-        name="long_sentences", owner=owner, visibility=Visibility.PRIVATE,
-        organization=owner.membership.organization, folder="datasets/long-sentences",
-        default_path="big.txt", data_format="lines", sample_count=LONG_LINES,
+        name="long_sentences",
+        owner=owner,
+        visibility=Visibility.PRIVATE,
+        organization=owner.membership.organization,
+        folder="datasets/long-sentences",
+        default_path="big.txt",
+        data_format="lines",
+        sample_count=LONG_LINES,
     )
     dataset.ml_apps.set([MLApp.objects.get(key="sentiment-analysis")])
     folder = storage_root() / dataset.folder
@@ -42,8 +55,13 @@ def long_dataset(live_worker, owner):
 
 
 def _running_long_job(owner, dataset, name):
-    job = sentiment_job(owner, make_project(owner, f"Project {name}"), name=name,
-                        dataset=dataset, dataset_path="big.txt")
+    job = sentiment_job(
+        owner,
+        make_project(owner, f"Project {name}"),
+        name=name,
+        dataset=dataset,
+        dataset_path="big.txt",
+    )
     return wait_for_job(job.pk, statuses=("RUNNING",), timeout=60)
 
 
@@ -56,8 +74,9 @@ def _stop(job):
     wait_for_job(job.pk, timeout=60)
 
 
-def test_quit_a_running_job_from_the_dashboard_menu(long_dataset, logged_in_page, live_server,
-                                                    owner):
+def test_quit_a_running_job_from_the_dashboard_menu(
+    long_dataset, logged_in_page, live_server, owner
+):
     job = _running_long_job(owner, long_dataset, "long quit")
     try:
         page = logged_in_page
@@ -91,8 +110,9 @@ def test_quit_a_running_job_from_the_dashboard_menu(long_dataset, logged_in_page
         )
         # A terminal row offers no Quit any more.
         page.locator(f"#job-row-{job.pk}").get_by_test_id("job-actions").click()
-        expect(page.locator(f"#job-row-{job.pk}").get_by_role("menuitem", name="Quit")
-               ).to_have_count(0)
+        expect(
+            page.locator(f"#job-row-{job.pk}").get_by_role("menuitem", name="Quit")
+        ).to_have_count(0)
         shot(page, "dashboard-stopped")
         job = wait_for_job(job.pk)
         assert job.status == "STOPPED"
@@ -103,8 +123,9 @@ def test_quit_a_running_job_from_the_dashboard_menu(long_dataset, logged_in_page
         _stop(job)
 
 
-def test_progress_bar_moves_and_quit_from_the_job_window(long_dataset, logged_in_page,
-                                                         live_server, owner):
+def test_progress_bar_moves_and_quit_from_the_job_window(
+    long_dataset, logged_in_page, live_server, owner
+):
     job = _running_long_job(owner, long_dataset, "long watch")
     try:
         page = logged_in_page
@@ -135,8 +156,7 @@ def test_progress_bar_moves_and_quit_from_the_job_window(long_dataset, logged_in
         _stop(job)
 
 
-def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, live_server,
-                                                   owner):
+def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, live_server, owner):
     job = wait_for_job(sentiment_job(owner, make_project(owner, "Deletes"), name="to delete").pk)
     folder = storage_root() / job.results_dir
     assert (folder / job.results_filename).exists()
@@ -152,16 +172,16 @@ def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, 
     shot(page, "job-window-delete-confirm")
     dialog.get_by_role("button", name="Yes").click()
     expect(page.get_by_role("heading", name="Deletes")).to_be_visible()
-    expect(page.get_by_text("'to delete', its results and its export history were deleted"))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("'to delete', its results and its export history were deleted")
+    ).to_be_visible()
     shot(page, "project-window-after-delete")
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not folder.exists()
     assert page.goto(f"{live_server.url}/jobs/{job.pk}/").status == 404
 
 
-def test_results_preview_shows_a_table_and_a_chart(live_worker, logged_in_page, live_server,
-                                                   owner):
+def test_results_preview_shows_a_table_and_a_chart(live_worker, logged_in_page, live_server, owner):
     job = wait_for_job(sentiment_job(owner, make_project(owner, "Preview"), name="seen").pk)
     page = logged_in_page
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
@@ -184,9 +204,16 @@ def test_ner_and_speech_previews_in_the_job_window(catalog, logged_in_page, live
     """The preview follows each ML App's results format (files written as the runners do)."""
     project = make_project(owner, "Formats")
     ner = Job.objects.create(
-        project=project, owner=owner, name="ner", status="COMPLETED", total_samples=2,
-        done_samples=2, ml_app=MLApp.objects.get(key="named-entity-recognition"),
-        model_name="spacy", dataset_name="news", results_filename="predictions.txt",
+        project=project,
+        owner=owner,
+        name="ner",
+        status="COMPLETED",
+        total_samples=2,
+        done_samples=2,
+        ml_app=MLApp.objects.get(key="named-entity-recognition"),
+        model_name="spacy",
+        dataset_name="news",
+        results_filename="predictions.txt",
     )
     folder = storage_root() / ner.results_dir
     folder.mkdir(parents=True)
@@ -211,9 +238,16 @@ def test_ner_and_speech_previews_in_the_job_window(catalog, logged_in_page, live
     shot(page, "job-window-ner-preview")
 
     speech = Job.objects.create(
-        project=project, owner=owner, name="speech", status="COMPLETED", total_samples=1,
-        done_samples=1, ml_app=MLApp.objects.get(key="speech-recognition"),
-        model_name="whisper", dataset_name="meetings", results_filename="predictions.csv",
+        project=project,
+        owner=owner,
+        name="speech",
+        status="COMPLETED",
+        total_samples=1,
+        done_samples=1,
+        ml_app=MLApp.objects.get(key="speech-recognition"),
+        model_name="whisper",
+        dataset_name="meetings",
+        results_filename="predictions.csv",
     )
     folder = storage_root() / speech.results_dir
     folder.mkdir(parents=True)

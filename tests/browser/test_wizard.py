@@ -26,25 +26,49 @@ def extra_catalog(owner, colleague, live_worker):
     """A model and a dataset of another ML App, so narrowing has something to hide."""
     ner = MLApp.objects.get(key="named-entity-recognition")
     org = owner.membership.organization
-    MLModel.objects.create(name="my-ner", ml_app=ner, owner=owner, organization=org,
-                           visibility=Visibility.PRIVATE, source_type=SourceType.HUGGINGFACE,
-                           source="models/my-ner")
-    MLModel.objects.create(name="team-ner", ml_app=ner, owner=colleague, organization=org,
-                           visibility=Visibility.ORGANIZATION,
-                           source_type=SourceType.HUGGINGFACE, source="models/team-ner")
-    dataset = Dataset.objects.create(name="my-ner-data", owner=owner, organization=org,
-                                     visibility=Visibility.PRIVATE, folder="datasets/my-ner")
+    MLModel.objects.create(
+        name="my-ner",
+        ml_app=ner,
+        owner=owner,
+        organization=org,
+        visibility=Visibility.PRIVATE,
+        source_type=SourceType.HUGGINGFACE,
+        source="models/my-ner",
+    )
+    MLModel.objects.create(
+        name="team-ner",
+        ml_app=ner,
+        owner=colleague,
+        organization=org,
+        visibility=Visibility.ORGANIZATION,
+        source_type=SourceType.HUGGINGFACE,
+        source="models/team-ner",
+    )
+    dataset = Dataset.objects.create(
+        name="my-ner-data",
+        owner=owner,
+        organization=org,
+        visibility=Visibility.PRIVATE,
+        folder="datasets/my-ner",
+    )
     dataset.ml_apps.set([ner])
 
 
-def test_wizard_walks_every_step_of_the_reference(live_worker, extra_catalog, logged_in_page,
-                                                 live_server, owner):
+def test_wizard_walks_every_step_of_the_reference(
+    live_worker, extra_catalog, logged_in_page, live_server, owner
+):
     page = logged_in_page
     project = make_project(owner, "Wizard walk")
-    Job.objects.create(project=project, owner=owner, name="taken", status="COMPLETED",
-                       ml_app=MLApp.objects.get(key="sentiment-analysis"),
-                       model_name="vader-sentiment", dataset_name="finance_sentiment",
-                       results_filename="r.txt")
+    Job.objects.create(
+        project=project,
+        owner=owner,
+        name="taken",
+        status="COMPLETED",
+        ml_app=MLApp.objects.get(key="sentiment-analysis"),
+        model_name="vader-sentiment",
+        dataset_name="finance_sentiment",
+        results_filename="r.txt",
+    )
 
     # 1. From a project window, New Job opens "Create a new job"; choose Batch Inference.
     page.goto(f"{live_server.url}/projects/{project.pk}/")
@@ -179,28 +203,33 @@ def test_wizard_works_from_the_keyboard(live_worker, logged_in_page, live_server
     project = make_project(owner, "Keys")
     page = logged_in_page
     page.goto(f"{live_server.url}/projects/{project.pk}/jobs/new/?type=batch_predict")
-    page.get_by_test_id("job-form").get_by_label("ML App").select_option(
-        label="Sentiment Analysis"
-    )
+    page.get_by_test_id("job-form").get_by_label("ML App").select_option(label="Sentiment Analysis")
     expect(page.get_by_test_id("settings-toggle")).to_contain_text("defaults filled in")
     page.get_by_label("Job Name").focus()
     page.keyboard.type("keyboard run")
     order = []
     for _ in range(6):
         page.keyboard.press("Tab")
-        order.append(page.evaluate(
-            "document.activeElement.id || document.activeElement.dataset.testid"
-        ))
-    assert order == ["id_ml_app", "id_model", "id_dataset", "id_dataset_path",
-                     "settings-toggle", "run-job"]
+        order.append(
+            page.evaluate("document.activeElement.id || document.activeElement.dataset.testid")
+        )
+    assert order == [
+        "id_ml_app",
+        "id_model",
+        "id_dataset",
+        "id_dataset_path",
+        "settings-toggle",
+        "run-job",
+    ]
     # The settings pane opens with Enter on its double-arrow control.
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
     expect(page.get_by_label("Batch size")).to_be_visible()
 
 
-def test_wizard_falls_back_to_a_full_form_post_without_javascript(live_worker, browser,
-                                                                 live_server, owner):
+def test_wizard_falls_back_to_a_full_form_post_without_javascript(
+    live_worker, browser, live_server, owner
+):
     project = make_project(owner, "No JS")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()

@@ -25,16 +25,24 @@ def _job(owner, project, name, app_key="sentiment-analysis", status="COMPLETED",
     app = MLApp.objects.get(key=app_key)
     now = timezone.now()
     defaults = {
-        "total_samples": 40, "done_samples": 40 if status == "COMPLETED" else 10,
+        "total_samples": 40,
+        "done_samples": 40 if status == "COMPLETED" else 10,
         "started_at": now - timedelta(minutes=3),
         "finished_at": None if status in ("QUEUED", "RUNNING", "STOPPING") else now,
         "results_filename": app.results_name_for("finance_sentiment"),
     }
     defaults.update(fields)
     return Job.objects.create(
-        project=project, owner=owner, name=name, ml_app=app, model_name="vader-sentiment",
-        dataset_name="finance_sentiment", dataset_path="test.txt", status=status,
-        settings={"batch_size": 32}, **defaults,
+        project=project,
+        owner=owner,
+        name=name,
+        ml_app=app,
+        model_name="vader-sentiment",
+        dataset_name="finance_sentiment",
+        dataset_path="test.txt",
+        status=status,
+        settings={"batch_size": 32},
+        **defaults,
     )
 
 
@@ -60,16 +68,26 @@ def _dashboard_queries(client, per_page):
     return len(ctx.captured_queries), response.content.decode()
 
 
-def test_dashboard_issues_a_fixed_number_of_queries_whatever_the_page_size(owner_client, owner,
-                                                                          project):
+def test_dashboard_issues_a_fixed_number_of_queries_whatever_the_page_size(
+    owner_client, owner, project
+):
     other = make_project(owner, "Beta")
     apps = list(MLApp.objects.all())
     now = timezone.now()
     Job.objects.bulk_create(
-        Job(project=(project, other)[i % 2], owner=owner, name=f"job-{i:03d}",
-            ml_app=apps[i % len(apps)], model_name="m", dataset_name="d",
-            status=("RUNNING", "COMPLETED", "FAILED", "QUEUED")[i % 4], total_samples=100,
-            done_samples=i % 100, started_at=now, results_filename="r.txt")
+        Job(
+            project=(project, other)[i % 2],
+            owner=owner,
+            name=f"job-{i:03d}",
+            ml_app=apps[i % len(apps)],
+            model_name="m",
+            dataset_name="d",
+            status=("RUNNING", "COMPLETED", "FAILED", "QUEUED")[i % 4],
+            total_samples=100,
+            done_samples=i % 100,
+            started_at=now,
+            results_filename="r.txt",
+        )
         for i in range(150)
     )
     small, small_page = _dashboard_queries(owner_client, 10)
@@ -84,8 +102,16 @@ def test_dashboard_issues_a_fixed_number_of_queries_whatever_the_page_size(owner
 def test_dashboard_lists_every_job_of_the_user_with_its_columns(owner_client, owner, project):
     job = _job(owner, project, "finance run")
     page = owner_client.get("/dashboard/").content.decode()
-    for text in ("finance run", "Alpha", "Sentiment Analysis", "vader-sentiment",
-                 "finance_sentiment", "Completed", "40 done / 40", "3m 00s"):
+    for text in (
+        "finance run",
+        "Alpha",
+        "Sentiment Analysis",
+        "vader-sentiment",
+        "finance_sentiment",
+        "Completed",
+        "40 done / 40",
+        "3m 00s",
+    ):
         assert text in page, text
     assert f'href="/jobs/{job.pk}/"' in page
     assert '<option value="25" selected>25</option>' in page  # the page size in use
@@ -138,9 +164,9 @@ def test_active_rows_poll_and_terminal_rows_do_not(owner_client, owner, project)
     running = _job(owner, project, "running", status="RUNNING")
     done = _job(owner, project, "done")
     page = owner_client.get("/dashboard/").content.decode()
-    row = page[page.index(f'id="job-row-{running.pk}"'):]
+    row = page[page.index(f'id="job-row-{running.pk}"') :]
     assert row[: row.index(">")].count('hx-trigger="every 2s') == 1
-    done_row = page[page.index(f'id="job-row-{done.pk}"'):]
+    done_row = page[page.index(f'id="job-row-{done.pk}"') :]
     assert "hx-trigger" not in done_row[: done_row.index(">")]
     # Once the job ends, the polled row comes back without a trigger: polling stops.
     Job.objects.filter(pk=running.pk).update(status="COMPLETED", done_samples=40)
@@ -149,8 +175,7 @@ def test_active_rows_poll_and_terminal_rows_do_not(owner_client, owner, project)
     assert "Completed" in fragment
 
 
-def test_actions_menu_offers_quit_only_for_active_jobs_and_confirms(owner_client, owner,
-                                                                   project):
+def test_actions_menu_offers_quit_only_for_active_jobs_and_confirms(owner_client, owner, project):
     running = _job(owner, project, "running", status="RUNNING")
     done = _job(owner, project, "done")
     page = owner_client.get("/dashboard/").content.decode()
@@ -169,7 +194,7 @@ def test_project_window_shows_the_same_list_for_its_project(owner_client, owner,
     page = owner_client.get(f"/projects/{project.pk}/").content.decode()
     assert "mine-here" in page and "elsewhere" not in page
     assert f'data-open-dialog="quit-job-{running.pk}"' in page
-    assert f'/jobs/{running.pk}/row/?compact=1' in page
+    assert f"/jobs/{running.pk}/row/?compact=1" in page
 
 
 # --- Quit and Delete ---------------------------------------------------------------------
@@ -220,12 +245,12 @@ def test_actions_refuse_a_post_without_csrf_token(owner, project, action):
         ("post", "/jobs/{j}/delete/", True),
     ],
 )
-def test_outsider_gets_404_on_every_job_view_and_fragment(outsider_client, owner, project,
-                                                          method, url, htmx):
+def test_outsider_gets_404_on_every_job_view_and_fragment(
+    outsider_client, owner, project, method, url, htmx
+):
     job = _job(owner, project, "running", status="RUNNING")
     folder = _results(job, "partial\n", "progress.txt")
-    response = getattr(outsider_client, method)(url.format(j=job.pk),
-                                                headers=HX if htmx else {})
+    response = getattr(outsider_client, method)(url.format(j=job.pk), headers=HX if htmx else {})
     assert response.status_code == 404
     assert Job.objects.get(pk=job.pk).status == "RUNNING" and folder.exists()
 
@@ -241,11 +266,24 @@ def test_outsiders_dashboard_does_not_list_the_job(outsider_client, owner, proje
 def test_job_window_details_card_shows_everything(owner_client, owner, project):
     job = _job(owner, project, "finance run")
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
-    for text in ("finance run", "Alpha", "Batch Inference", "batch_predict",
-                 "Sentiment Analysis", "vader-sentiment", "finance_sentiment", "test.txt",
-                 "batch_size", "Completed", "40 total · 40 done · 0 failed", "Started",
-                 "Finished", "3m 00s", "test_results_finance_sentiment.txt",
-                 f"results/{job.pk}/test_results_finance_sentiment.txt"):
+    for text in (
+        "finance run",
+        "Alpha",
+        "Batch Inference",
+        "batch_predict",
+        "Sentiment Analysis",
+        "vader-sentiment",
+        "finance_sentiment",
+        "test.txt",
+        "batch_size",
+        "Completed",
+        "40 total · 40 done · 0 failed",
+        "Started",
+        "Finished",
+        "3m 00s",
+        "test_results_finance_sentiment.txt",
+        f"results/{job.pk}/test_results_finance_sentiment.txt",
+    ):
         assert text in page, text
     assert 'data-testid="quit-job"' not in page  # Quit only while active
     assert 'data-open-dialog="delete-job-' in page
@@ -261,8 +299,9 @@ def test_running_job_window_polls_and_offers_quit(owner_client, owner, project):
     assert "results-preview" not in live
 
 
-def test_job_window_stops_polling_and_loads_the_preview_when_the_job_ends(owner_client, owner,
-                                                                         project):
+def test_job_window_stops_polling_and_loads_the_preview_when_the_job_ends(
+    owner_client, owner, project
+):
     job = _job(owner, project, "ended", status="COMPLETED")
     live = owner_client.get(f"/jobs/{job.pk}/", headers=HX).content.decode()
     assert "every 2s" not in live
@@ -270,23 +309,32 @@ def test_job_window_stops_polling_and_loads_the_preview_when_the_job_ends(owner_
     assert f'hx-get="/jobs/{job.pk}/preview/"' in live
 
 
-def test_failed_job_shows_its_message_and_most_frequent_sample_errors(owner_client, owner,
-                                                                      project):
-    job = _job(owner, project, "broken", status="FAILED", done_samples=1, failed_samples=9,
-               error_message="9 of 10 samples failed, more than the error threshold (5).")
-    _results(job, json.dumps({"error_reasons": {"empty input": 6, "not UTF-8 text": 3}}),
-             "summary.json")
+def test_failed_job_shows_its_message_and_most_frequent_sample_errors(owner_client, owner, project):
+    job = _job(
+        owner,
+        project,
+        "broken",
+        status="FAILED",
+        done_samples=1,
+        failed_samples=9,
+        error_message="9 of 10 samples failed, more than the error threshold (5).",
+    )
+    _results(
+        job, json.dumps({"error_reasons": {"empty input": 6, "not UTF-8 text": 3}}), "summary.json"
+    )
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "more than the error threshold (5)" in page
-    errors = page[page.index('data-testid="error-reasons"'):]
+    errors = page[page.index('data-testid="error-reasons"') :]
     assert errors.index("empty input") < errors.index("not UTF-8 text")
     assert "<td>6</td>" in errors and "<td>3</td>" in errors
 
 
 def test_failed_job_without_summary_counts_errors_jsonl(owner_client, owner, project):
     job = _job(owner, project, "stopped", status="STOPPED", failed_samples=3)
-    lines = [{"index": i, "input": f"test.txt line {i}", "reason": r}
-             for i, r in enumerate(["empty input", "empty input", "too long"])]
+    lines = [
+        {"index": i, "input": f"test.txt line {i}", "reason": r}
+        for i, r in enumerate(["empty input", "empty input", "too long"])
+    ]
     _results(job, "".join(json.dumps(x) + "\n" for x in lines), "errors.jsonl")
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Most frequent sample errors" in page and "<td>2</td>" in page
@@ -296,11 +344,16 @@ def test_failed_job_without_summary_counts_errors_jsonl(owner_client, owner, pro
 
 
 def test_sentiment_preview_table_has_input_text_and_label_chart(owner_client, owner, project):
-    job = _job(owner, project, "done", dataset=Dataset.objects.get(name="finance_sentiment"),
-               model=MLModel.objects.get(name="vader-sentiment"))
+    job = _job(
+        owner,
+        project,
+        "done",
+        dataset=Dataset.objects.get(name="finance_sentiment"),
+        model=MLModel.objects.get(name="vader-sentiment"),
+    )
     _results(job, "".join(f"{i}\t{'positive' if i % 4 else 'negative'}\n" for i in range(40)))
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
-    preview = page[page.index('data-testid="results-preview"'):]
+    preview = page[page.index('data-testid="results-preview"') :]
     assert preview.count("<tr>") == 21  # header + the first 20 rows
     assert "The board approved a generous dividend increase" in preview  # input text, row 3
     assert "Label distribution" in preview
@@ -320,15 +373,28 @@ def test_classification_preview_shows_confidence(owner, project):
 
 
 def test_ner_preview_highlights_entities_and_counts_types(owner, project):
-    job = _job(owner, project, "ner", app_key="named-entity-recognition",
-               results_filename="predictions.txt")
+    job = _job(
+        owner,
+        project,
+        "ner",
+        app_key="named-entity-recognition",
+        results_filename="predictions.txt",
+    )
     records = [
-        {"entities": [{"begin_offset": 9, "end_offset": 14, "entity": "B-LOC", "word": "JAPAN"},
-                      {"begin_offset": 30, "end_offset": 35, "entity": "B-LOC", "word": "CHINA"}],
-         "text": "SOCCER - JAPAN GET LUCKY WIN, CHINA IN SURPRISE DEFEAT."},
-        {"entities": [{"begin_offset": 0, "end_offset": 4, "entity": "B-PER", "word": "John"},
-                      {"begin_offset": 5, "end_offset": 10, "entity": "I-PER", "word": "Smith"}],
-         "text": "John Smith <b>visited</b>"},
+        {
+            "entities": [
+                {"begin_offset": 9, "end_offset": 14, "entity": "B-LOC", "word": "JAPAN"},
+                {"begin_offset": 30, "end_offset": 35, "entity": "B-LOC", "word": "CHINA"},
+            ],
+            "text": "SOCCER - JAPAN GET LUCKY WIN, CHINA IN SURPRISE DEFEAT.",
+        },
+        {
+            "entities": [
+                {"begin_offset": 0, "end_offset": 4, "entity": "B-PER", "word": "John"},
+                {"begin_offset": 5, "end_offset": 10, "entity": "I-PER", "word": "Smith"},
+            ],
+            "text": "John Smith <b>visited</b>",
+        },
     ]
     _results(job, "".join(json.dumps(r) + "\n" for r in records))
     preview = results_preview(job)
@@ -342,18 +408,20 @@ def test_ner_preview_highlights_entities_and_counts_types(owner, project):
 
 
 def test_highlight_ignores_offsets_outside_the_text():
-    html = str(highlight_entities("short", [{"begin_offset": 3, "end_offset": 99,
-                                              "entity": "B-ORG"}]))
+    html = str(
+        highlight_entities("short", [{"begin_offset": 3, "end_offset": 99, "entity": "B-ORG"}])
+    )
     assert html == "short"
 
 
 def test_speech_preview_has_speaker_times_text_and_talk_time(owner, project):
-    job = _job(owner, project, "speech", app_key="speech-recognition",
-               results_filename="predictions.csv")
+    job = _job(
+        owner, project, "speech", app_key="speech-recognition", results_filename="predictions.csv"
+    )
     rows = [
         "input,segment,speaker,start,duration,raw,annotated",
         "a.wav,segments/a_0.wav,SPEAKER_00,0.0,4.5,hello there,Hello there.",
-        "a.wav,segments/a_1.wav,SPEAKER_01,4.5,65.0,fine thanks,\"Fine, thanks.\"",
+        'a.wav,segments/a_1.wav,SPEAKER_01,4.5,65.0,fine thanks,"Fine, thanks."',
         "a.wav,segments/a_2.wav,SPEAKER_00,69.5,2.0,bye,Bye.",
     ]
     _results(job, "\n".join(rows) + "\n")
@@ -361,8 +429,10 @@ def test_speech_preview_has_speaker_times_text_and_talk_time(owner, project):
     assert preview.columns == ["File", "Speaker", "Start", "Duration", "Transcript"]
     assert preview.rows[1] == ["a.wav", "SPEAKER_01", "0:04.5", "65.0 s", "Fine, thanks."]
     assert preview.chart_title == "Talk time per speaker"
-    assert [(b.label, b.display) for b in preview.bars] == [("SPEAKER_01", "1m 05s"),
-                                                            ("SPEAKER_00", "6s")]
+    assert [(b.label, b.display) for b in preview.bars] == [
+        ("SPEAKER_01", "1m 05s"),
+        ("SPEAKER_00", "6s"),
+    ]
 
 
 def test_preview_of_a_stopped_job_without_results_says_so(owner_client, owner, project):

@@ -57,16 +57,24 @@ def form_data(sentiment, vader, finance):
 
 def _model(name, app, owner, visibility=Visibility.PRIVATE):
     return MLModel.objects.create(
-        name=name, ml_app=app, owner=owner, visibility=visibility,
+        name=name,
+        ml_app=app,
+        owner=owner,
+        visibility=visibility,
         organization=owner.membership.organization,
-        source_type=SourceType.HUGGINGFACE, source=f"models/{name}",
+        source_type=SourceType.HUGGINGFACE,
+        source=f"models/{name}",
     )
 
 
 def _dataset(name, app, owner, visibility=Visibility.PRIVATE, files=None):
     dataset = Dataset.objects.create(
-        name=name, owner=owner, visibility=visibility, folder=f"datasets/t-{name}",
-        organization=owner.membership.organization, default_path="data.txt",
+        name=name,
+        owner=owner,
+        visibility=visibility,
+        folder=f"datasets/t-{name}",
+        organization=owner.membership.organization,
+        default_path="data.txt",
     )
     dataset.ml_apps.set([app])
     folder = storage_root() / dataset.folder
@@ -95,8 +103,11 @@ def _options(html, select_id):
     block = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.S).group(1)
     groups: dict[str, list[tuple[str, str, bool]]] = {}
     current = ""
-    for match in re.finditer(r'<optgroup label="([^"]*)">|</optgroup>|<option value="([^"]*)"'
-                             r'([^>]*)>([^<]*)</option>', block):
+    for match in re.finditer(
+        r'<optgroup label="([^"]*)">|</optgroup>|<option value="([^"]*)"'
+        r"([^>]*)>([^<]*)</option>",
+        block,
+    ):
         if match.group(1) is not None:
             current = match.group(1)
         elif match.group(0) == "</optgroup>":
@@ -124,8 +135,15 @@ def test_new_job_window_offers_batch_inference_before_the_form(owner_client, pro
 
 def test_choosing_batch_inference_shows_the_form_with_every_field(owner_client, project):
     page = owner_client.get(_url(project) + "?type=batch_predict").content.decode()
-    for label in ("Job Name", "ML App", "Select model", "Select dataset",
-                  "Relative dataset folder/file path", "Inference settings", "Run job"):
+    for label in (
+        "Job Name",
+        "ML App",
+        "Select model",
+        "Select dataset",
+        "Relative dataset folder/file path",
+        "Inference settings",
+        "Run job",
+    ):
         assert label in page, label
     # Every control has a label pointing at it (keyboard and screen-reader use).
     for control in ("id_name", "id_ml_app", "id_model", "id_dataset", "id_dataset_path"):
@@ -143,8 +161,9 @@ def test_choosing_batch_inference_with_htmx_returns_only_the_wizard(owner_client
 # --- steps 3–5: dependent dropdowns -------------------------------------------------------
 
 
-def test_model_dropdown_is_grouped_and_offers_the_hub(owner_client, owner, colleague, outsider,
-                                                      project, ner):
+def test_model_dropdown_is_grouped_and_offers_the_hub(
+    owner_client, owner, colleague, outsider, project, ner
+):
     _model("my-ner", ner, owner)
     _model("team-ner", ner, colleague, Visibility.ORGANIZATION)
     _model("secret-ner", ner, outsider)
@@ -158,8 +177,9 @@ def test_model_dropdown_is_grouped_and_offers_the_hub(owner_client, owner, colle
     assert ("hub", "Select from model hub…", False) in groups[""]
 
 
-def test_choosing_an_ml_app_narrows_models_and_datasets(owner_client, owner, project, sentiment,
-                                                        ner):
+def test_choosing_an_ml_app_narrows_models_and_datasets(
+    owner_client, owner, project, sentiment, ner
+):
     _model("my-ner", ner, owner)
     _dataset("ner-data", ner, owner)
     body = _refresh(owner_client, project, {"ml_app": sentiment.pk}, "ml_app").content.decode()
@@ -178,8 +198,9 @@ def test_clearing_the_ml_app_shows_every_model(owner_client, owner, project, ner
     assert "vader-sentiment (Sentiment Analysis)" in models
 
 
-def test_picking_a_model_with_the_ml_app_cleared_fills_the_ml_app(owner_client, project, vader,
-                                                                  sentiment):
+def test_picking_a_model_with_the_ml_app_cleared_fills_the_ml_app(
+    owner_client, project, vader, sentiment
+):
     body = _refresh(owner_client, project, {"ml_app": "", "model": vader.pk}, "model")
     html = body.content.decode()
     assert _selected(html, "id_ml_app") == [str(sentiment.pk)]
@@ -188,8 +209,9 @@ def test_picking_a_model_with_the_ml_app_cleared_fills_the_ml_app(owner_client, 
     assert re.search(r'name="setting_batch_size" value="32"', html)
 
 
-def test_choosing_another_ml_app_drops_a_model_that_does_not_serve_it(owner_client, project,
-                                                                      vader, finance, ner):
+def test_choosing_another_ml_app_drops_a_model_that_does_not_serve_it(
+    owner_client, project, vader, finance, ner
+):
     data = {"ml_app": ner.pk, "model": vader.pk, "dataset": finance.pk}
     html = _refresh(owner_client, project, data, "ml_app").content.decode()
     assert _selected(html, "id_ml_app") == [str(ner.pk)]
@@ -197,8 +219,9 @@ def test_choosing_another_ml_app_drops_a_model_that_does_not_serve_it(owner_clie
     assert _selected(html, "id_dataset") == [""]
 
 
-def test_choosing_a_dataset_fills_an_empty_path_with_its_default(owner_client, owner, project,
-                                                                 sentiment):
+def test_choosing_a_dataset_fills_an_empty_path_with_its_default(
+    owner_client, owner, project, sentiment
+):
     dataset = _dataset("reviews", sentiment, owner)
     data = {"ml_app": sentiment.pk, "dataset": dataset.pk, "dataset_path": ""}
     html = _refresh(owner_client, project, data, "dataset").content.decode()
@@ -206,8 +229,9 @@ def test_choosing_a_dataset_fills_an_empty_path_with_its_default(owner_client, o
     assert "3 samples" in html  # the path check and the preflight ran on it
 
 
-def test_without_javascript_update_choices_refreshes_the_full_page(owner_client, project, vader,
-                                                                   sentiment):
+def test_without_javascript_update_choices_refreshes_the_full_page(
+    owner_client, project, vader, sentiment
+):
     response = _post(owner_client, project, {"_action": "refresh", "model": vader.pk})
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -231,27 +255,32 @@ def test_model_hub_window_lists_models_with_details_and_use_model(owner_client, 
 def test_model_hub_filters_by_group_and_ml_app(owner_client, owner, colleague, ner, sentiment):
     _model("my-ner", ner, owner)
     _model("team-ner", ner, colleague, Visibility.ORGANIZATION)
-    only_mine = owner_client.get("/hub/models/", {"hub_filtered": "1", "hub_mine": "on"},
-                                 headers=HX).content.decode()
+    only_mine = owner_client.get(
+        "/hub/models/", {"hub_filtered": "1", "hub_mine": "on"}, headers=HX
+    ).content.decode()
     assert "my-ner" in only_mine and "team-ner" not in only_mine
     assert "vader-sentiment" not in only_mine
-    only_org = owner_client.get("/hub/models/", {"hub_filtered": "1", "hub_organization": "on"},
-                                headers=HX).content.decode()
+    only_org = owner_client.get(
+        "/hub/models/", {"hub_filtered": "1", "hub_organization": "on"}, headers=HX
+    ).content.decode()
     assert "team-ner" in only_org and "my-ner" not in only_org
-    sentiment_only = owner_client.get("/hub/models/", {"hub_ml_app": sentiment.pk},
-                                      headers=HX).content.decode()
+    sentiment_only = owner_client.get(
+        "/hub/models/", {"hub_ml_app": sentiment.pk}, headers=HX
+    ).content.decode()
     assert "vader-sentiment" in sentiment_only and "my-ner" not in sentiment_only
 
 
 def test_dataset_hub_filters_and_offers_use_dataset(owner_client, owner, sentiment, ner):
     _dataset("reviews", sentiment, owner)
     _dataset("ner-data", ner, owner)
-    body = owner_client.get("/hub/datasets/", {"pick": "1", "hub_ml_app": sentiment.pk},
-                            headers=HX).content.decode()
+    body = owner_client.get(
+        "/hub/datasets/", {"pick": "1", "hub_ml_app": sentiment.pk}, headers=HX
+    ).content.decode()
     assert "reviews" in body and "finance_sentiment" in body and "ner-data" not in body
     assert 'data-testid="use-dataset"' in body
-    mine = owner_client.get("/hub/datasets/", {"hub_filtered": "1", "hub_mine": "on"},
-                            headers=HX).content.decode()
+    mine = owner_client.get(
+        "/hub/datasets/", {"hub_filtered": "1", "hub_mine": "on"}, headers=HX
+    ).content.decode()
     assert "reviews" in mine and "finance_sentiment" not in mine
 
 
@@ -265,16 +294,19 @@ def test_outsider_hub_never_lists_another_users_private_model(outsider_client, o
     assert "my-ner" not in outsider_client.get("/hub/models/").content.decode()
 
 
-def test_without_javascript_select_from_model_hub_shows_the_hub_in_the_form(owner_client,
-                                                                           project, vader,
-                                                                           sentiment):
+def test_without_javascript_select_from_model_hub_shows_the_hub_in_the_form(
+    owner_client, project, vader, sentiment
+):
     response = _post(owner_client, project, {"name": "n", "ml_app": "", "model": "hub"})
     html = response.content.decode()
     assert response.status_code == 200 and not Job.objects.exists()
     assert 'data-testid="model-hub"' in html and '<fieldset class="hub-filters">' in html
     # "Use model" is a submit button of the wizard's own form.
-    picked = _post(owner_client, project, {"name": "n", "model": "hub", "use_model": vader.pk,
-                                           "_action": "refresh"}).content.decode()
+    picked = _post(
+        owner_client,
+        project,
+        {"name": "n", "model": "hub", "use_model": vader.pk, "_action": "refresh"},
+    ).content.decode()
     assert _selected(picked, "id_model") == [str(vader.pk)]
     assert _selected(picked, "id_ml_app") == [str(sentiment.pk)]
     assert 'data-testid="model-hub"' not in picked
@@ -311,8 +343,9 @@ def test_path_check_refuses_bad_paths(owner_client, project, form_data, finance,
     link = storage_root() / finance.folder / "escape"
     if not link.is_symlink():
         os.symlink("/etc", link)
-    body = owner_client.get(_url(project, "check-path/"),
-                            {**form_data, "dataset_path": path}).content.decode()
+    body = owner_client.get(
+        _url(project, "check-path/"), {**form_data, "dataset_path": path}
+    ).content.decode()
     assert "check-bad" in body and message in body.replace("&#x27;", "'")
 
 
@@ -334,8 +367,7 @@ def test_preflight_shows_sample_count_and_results_file(owner_client, project, fo
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
-def test_valid_form_queues_the_job_and_lands_on_its_window(owner_client, project, form_data,
-                                                          htmx):
+def test_valid_form_queues_the_job_and_lands_on_its_window(owner_client, project, form_data, htmx):
     response = _post(owner_client, project, {**form_data, "setting_batch_size": "8"}, htmx)
     job = Job.objects.get()
     if htmx:
@@ -357,39 +389,75 @@ def test_model_without_ml_app_fills_it_on_submit(owner_client, project, form_dat
 def _refusal_cases():
     return [
         ("missing name", {"name": ""}, "id_name", "This field is required"),
-        ("model of another ML App", {"ml_app": "NER"}, "id_model",
-         "is for Sentiment Analysis, not Named Entity Recognition"),
-        ("dataset of another ML App", {"ml_app": "NER"}, "id_dataset",
-         "does not serve Named Entity Recognition"),
-        ("another user's private model", {"model": "SECRET_MODEL"}, "id_model",
-         "Choose a model you may use"),
-        ("another user's private dataset", {"dataset": "SECRET_DATASET"}, "id_dataset",
-         "Choose a dataset you may use"),
+        (
+            "model of another ML App",
+            {"ml_app": "NER"},
+            "id_model",
+            "is for Sentiment Analysis, not Named Entity Recognition",
+        ),
+        (
+            "dataset of another ML App",
+            {"ml_app": "NER"},
+            "id_dataset",
+            "does not serve Named Entity Recognition",
+        ),
+        (
+            "another user's private model",
+            {"model": "SECRET_MODEL"},
+            "id_model",
+            "Choose a model you may use",
+        ),
+        (
+            "another user's private dataset",
+            {"dataset": "SECRET_DATASET"},
+            "id_dataset",
+            "Choose a dataset you may use",
+        ),
         ("no model", {"model": ""}, "id_model", "Choose a model you may use"),
-        ("dotdot path", {"dataset_path": "../../etc/passwd"}, "id_dataset_path",
-         "may not contain '..'"),
-        ("absolute path", {"dataset_path": "/etc/passwd"}, "id_dataset_path",
-         "not an absolute path"),
+        (
+            "dotdot path",
+            {"dataset_path": "../../etc/passwd"},
+            "id_dataset_path",
+            "may not contain '..'",
+        ),
+        (
+            "absolute path",
+            {"dataset_path": "/etc/passwd"},
+            "id_dataset_path",
+            "not an absolute path",
+        ),
         ("missing path", {"dataset_path": "missing.txt"}, "id_dataset_path", "does not exist"),
-        ("batch size too big", {"setting_batch_size": "5000"}, "id_setting_batch_size",
-         "Must be at most 1024"),
-        ("batch size not a number", {"setting_batch_size": "many"}, "id_setting_batch_size",
-         "Enter a whole number"),
+        (
+            "batch size too big",
+            {"setting_batch_size": "5000"},
+            "id_setting_batch_size",
+            "Must be at most 1024",
+        ),
+        (
+            "batch size not a number",
+            {"setting_batch_size": "many"},
+            "id_setting_batch_size",
+            "Enter a whole number",
+        ),
         ("bad device", {"setting_device": "tpu"}, "id_setting_device", "Select a valid choice"),
-        ("bad threshold", {"setting_error_threshold": "lots"}, "id_setting_error_threshold",
-         "give a count"),
+        (
+            "bad threshold",
+            {"setting_error_threshold": "lots"},
+            "id_setting_error_threshold",
+            "give a count",
+        ),
     ]
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("case", _refusal_cases(), ids=lambda c: c[0])
-def test_each_refusal_is_next_to_its_field_and_nothing_is_queued(owner_client, outsider, project,
-                                                                 form_data, ner, case, htmx):
+def test_each_refusal_is_next_to_its_field_and_nothing_is_queued(
+    owner_client, outsider, project, form_data, ner, case, htmx
+):
     _, changes, field_id, message = case
     secret_model = _model("secret", ner, outsider)
     secret_dataset = _dataset("secret-data", ner, outsider)
-    replace = {"NER": ner.pk, "SECRET_MODEL": secret_model.pk,
-               "SECRET_DATASET": secret_dataset.pk}
+    replace = {"NER": ner.pk, "SECRET_MODEL": secret_model.pk, "SECRET_DATASET": secret_dataset.pk}
     data = {**form_data, **{k: replace.get(v, v) for k, v in changes.items()}}
     response = _post(owner_client, project, data, htmx)
     html = response.content.decode().replace("&#x27;", "'")
@@ -415,8 +483,9 @@ def test_duplicate_job_name_is_refused_next_to_the_name(owner_client, project, f
 
 
 def test_a_refused_form_keeps_what_was_typed(owner_client, project, form_data):
-    html = _post(owner_client, project, {**form_data, "dataset_path": "nope.txt",
-                                         "setting_batch_size": "7"}).content.decode()
+    html = _post(
+        owner_client, project, {**form_data, "dataset_path": "nope.txt", "setting_batch_size": "7"}
+    ).content.decode()
     assert 'name="name" value="first"' in html
     assert 'name="setting_batch_size" value="7"' in html
     assert _selected(html, "id_model") == [str(form_data["model"])]
@@ -428,13 +497,17 @@ def test_a_refused_form_keeps_what_was_typed(owner_client, project, form_data):
 @pytest.mark.parametrize(
     "method,suffix,htmx",
     [
-        ("get", "", False), ("get", "?type=batch_predict", True), ("post", "", False),
-        ("post", "", True), ("get", "check-name/?name=x", True),
+        ("get", "", False),
+        ("get", "?type=batch_predict", True),
+        ("post", "", False),
+        ("post", "", True),
+        ("get", "check-name/?name=x", True),
         ("get", "check-path/?dataset_path=x", True),
     ],
 )
-def test_outsider_gets_404_on_every_wizard_view(outsider_client, project, form_data, method,
-                                                suffix, htmx):
+def test_outsider_gets_404_on_every_wizard_view(
+    outsider_client, project, form_data, method, suffix, htmx
+):
     kwargs = {"headers": HX} if htmx else {}
     args = (form_data,) if method == "post" else ()
     response = getattr(outsider_client, method)(_url(project, suffix), *args, **kwargs)

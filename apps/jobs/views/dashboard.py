@@ -41,8 +41,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _sort_columns(request: HtmxHttpRequest, key: str, descending: bool
-                  ) -> list[tuple[str, str, str, str]]:
+def _sort_columns(
+    request: HtmxHttpRequest, key: str, descending: bool
+) -> list[tuple[str, str, str, str]]:
     """(key, header, link, aria-sort) per sortable column; a second click reverses."""
     columns = []
     for column, (label, _) in SORTS.items():

@@ -76,8 +76,14 @@ def _job_new_post(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     return _render(request, project, form, partial="job-form", status=400)
 
 
-def _render(request: HtmxHttpRequest, project: Project, form: BatchJobForm | None, *,
-            partial: str, status: int = 200) -> HttpResponse:
+def _render(
+    request: HtmxHttpRequest,
+    project: Project,
+    form: BatchJobForm | None,
+    *,
+    partial: str,
+    status: int = 200,
+) -> HttpResponse:
     context: dict[str, Any] = {"project": project, "form": form, "nav": "projects"}
     if form is not None:
         values = {k: form[k].value() for k in ("ml_app", "model", "dataset", "dataset_path")}
@@ -99,8 +105,9 @@ def _render(request: HtmxHttpRequest, project: Project, form: BatchJobForm | Non
     return render(request, template, context, status=status)
 
 
-def _embedded_hub(request: HtmxHttpRequest, form: BatchJobForm,
-                  values: dict[str, Any]) -> dict[str, Any]:
+def _embedded_hub(
+    request: HtmxHttpRequest, form: BatchJobForm, values: dict[str, Any]
+) -> dict[str, Any]:
     """Without JavaScript, "Select from model hub" shows the hub inside the form."""
     for kind in ("model", "dataset"):
         if str(values[kind]) != HUB:
@@ -108,8 +115,10 @@ def _embedded_hub(request: HtmxHttpRequest, form: BatchJobForm,
         data = request.POST.copy()
         if not data.get("hub_filtered") and form.shown_ml_app is not None:
             data["hub_ml_app"] = str(form.shown_ml_app.pk)
-        return {"embedded_hub": kind,
-                "hub_ctx": hub_context(request, kind=kind, data=data, pick=True, embedded=True)}
+        return {
+            "embedded_hub": kind,
+            "hub_ctx": hub_context(request, kind=kind, data=data, pick=True, embedded=True),
+        }
     return {}
 
 
