@@ -12,6 +12,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie", "form", "file")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -49,9 +52,13 @@ def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(NinjaValidationError)
     def _schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         first = exc.errors[0] if exc.errors else {}
-        loc = [
-            str(p) for p in first.get("loc", []) if p not in ("body", "query", "path", "payload")
-        ]
+        # loc is (where, [body parameter,] field...): drop the first two by position, since
+        # a field may itself be called "path" (the dataset path of POST /jobs).
+        loc = [str(p) for p in first.get("loc", [])]
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        if len(loc) > 1 and loc[0] == "payload":
+            loc = loc[1:]
         field = ".".join(loc) or None
         message = first.get("msg", "Invalid request.")
         if field:

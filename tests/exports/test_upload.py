@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import pytest
-from django.core import serializers
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from apps.exports import secret_store
 from apps.exports.models import ResultsExport
 from tests.exports.conftest import results_file, wait_for_export
+from tests.leaks import database_files, database_text, redis_everything, worker_log
 
 pytestmark = pytest.mark.worker
 
@@ -73,7 +72,7 @@ def test_wrong_secret_fails_with_a_clear_message(owner_client, finished_job, s3_
     assert wrong not in export.error_message
     page = owner_client.get(f"/jobs/{finished_job.pk}/").content.decode()
     assert "Secret Access Key does not belong to" in page
-    assert wrong not in _worker_log()
+    assert wrong not in worker_log()
 
 
 def test_missing_bucket_fails_with_a_clear_message(owner_client, finished_job, s3_server):
@@ -158,17 +157,13 @@ def test_secret_is_not_in_the_database_the_broker_redis_or_logs(
     assert wait_for_export(export.pk).status == "COMPLETED"
 
     assert sent == [json.dumps([[export.pk], {}])]  # the broker message holds only the id
-    dump = serializers.serialize("json", _all_rows())
+    dump = database_text()
     assert planted not in dump and s3_server.access_key_id in dump  # the dump did work
-    if connection.vendor == "sqlite":
-        db = Path(connection.settings_dict["NAME"])
-        for file in (db, db.with_name(db.name + "-wal")):
-            if file.exists():
-                assert planted.encode() not in file.read_bytes()
-    keys, values = _redis_everything()
+    assert planted.encode() not in database_files()
+    keys, values = redis_everything()
     assert not [k for k in keys if k.startswith(secret_store.KEY_PREFIX.encode())]
     assert planted.encode() not in values
-    log = _worker_log()
+    log = worker_log()
     assert f"export {export.pk} completed" in log  # the worker's log is the one we read
     assert planted not in log
     assert planted not in response.content.decode()
@@ -210,35 +205,3 @@ def test_invalid_form_shows_errors_and_never_echoes_the_secret(owner_client, fin
     assert "A bucket name has 3 to 63 lowercase letters" in page
     assert "planted-echo" not in page
     assert not ResultsExport.objects.exists()
-
-
-def _all_rows():
-    from django.apps import apps
-
-    for model in apps.get_models():
-        yield from model.objects.all()
-
-
-def _redis_everything() -> tuple[list[bytes], bytes]:
-    r = secret_store.redis_client()
-    keys = list(r.scan_iter(count=1000))
-    values = []
-    for key in keys:
-        kind = r.type(key)
-        if kind == b"string":
-            values.append(r.get(key) or b"")
-        elif kind == b"list":
-            values.extend(r.lrange(key, 0, -1))
-        elif kind == b"hash":
-            for k, v in r.hgetall(key).items():
-                values.extend([k, v])
-        elif kind == b"set":
-            values.extend(r.smembers(key))
-        elif kind == b"zset":
-            values.extend(r.zrange(key, 0, -1))
-    return keys, b"\n".join(values)
-
-
-def _worker_log() -> str:
-    log = Path(os.environ["RUN_DIR"]) / "worker.log"
-    return log.read_text(errors="replace") if log.exists() else ""

@@ -1,0 +1,123 @@
+"""Hostile dataset paths, through every door: the wizard's Run job, its live path check, the
+REST API and the CLI. Each gets a clear refusal naming the path field, no job is made and
+no file appears anywhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from apps.accounts.services import api_token_create
+from apps.catalog.models import MLApp, MLModel
+from apps.jobs.models import Job
+
+# (case, path as the user typed it, what the refusal says: a regex)
+HOSTILE_PATHS = [
+    ("dotdot", "..", r"may not contain '\.\.'"),
+    ("etc-passwd", "../../etc/passwd", r"may not contain '\.\.'"),
+    ("backslashes", "..\\..\\etc\\passwd", r"may not contain '\.\.'"),
+    ("absolute", "/etc/passwd", r"not an absolute path"),
+    ("home", "~/.ssh/id_rsa", r"not an absolute path"),
+    ("url-encoded", "%2e%2e/x", r"'%2e%2e/x' does not exist"),  # taken as typed, never decoded
+    ("symlinked-file", "leak.txt", r"leads outside its folder"),
+    ("symlinked-folder", "escape/secret.txt", r"leads outside its folder"),
+    ("very-long", "a" * 5000, r"1024 characters"),
+    ("nul-byte", "data.txt\x00.png", r"(?i)nul"),
+]
+IDS = [case[0] for case in HOSTILE_PATHS]
+
+
+def _text(html: str) -> str:
+    return html.replace("&#x27;", "'").replace("&quot;", '"')
+
+
+@pytest.fixture
+def form_data(project, linked_dataset):
+    return {
+        "name": "hostile-path",
+        "ml_app": MLApp.objects.get(key="sentiment-analysis").pk,
+        "model": MLModel.objects.get(name="vader-sentiment").pk,
+        "dataset": linked_dataset.pk,
+    }
+
+
+@pytest.mark.parametrize("case,path,refusal", HOSTILE_PATHS, ids=IDS)
+def test_wizard_refuses_the_path_next_to_its_field(
+    owner_client, project, form_data, files_watch, case, path, refusal
+):
+    response = owner_client.post(
+        f"/projects/{project.pk}/jobs/new/", {**form_data, "dataset_path": path}
+    )
+    assert response.status_code == 400
+    html = _text(response.content.decode())
+    error = re.search(r'<p class="error" id="id_dataset_path-error" role="alert">([^<]*)</p>', html)
+    assert error and re.search(refusal, error.group(1)), html[:3000]
+    assert not Job.objects.exists()
+    assert files_watch.new_files() == set()
+
+
+@pytest.mark.parametrize("case,path,refusal", HOSTILE_PATHS, ids=IDS)
+def test_live_path_check_says_why(owner_client, project, form_data, case, path, refusal):
+    response = owner_client.get(
+        f"/projects/{project.pk}/jobs/new/check-path/",
+        {**form_data, "dataset_path": path},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    check = re.search(
+        r'<p id="path-check" class="check check-bad"[^>]*>([^<]*)</p>',
+        _text(response.content.decode()),
+    )
+    assert check and re.search(refusal, check.group(1)), response.content[:2000]
+    assert "samples" not in check.group(1)
+
+
+@pytest.mark.parametrize("case,path,refusal", HOSTILE_PATHS, ids=IDS)
+def test_api_answers_400_naming_the_path(owner, project, linked_dataset, case, path, refusal):
+    api = Client(headers={"Authorization": f"Bearer {api_token_create(user=owner, name='t')[1]}"})
+    body = {
+        "project": project.name,
+        "job": "hostile-path",
+        "model_checkpoint": "vader-sentiment",
+        "dataset": linked_dataset.name,
+        "path": path,
+    }
+    response = api.post("/api/v1/jobs", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert answer["field"] in ("dataset_path", "path"), answer
+    assert re.search(refusal, answer["message"]), answer
+    assert not Job.objects.exists()
+
+
+def test_cli_refuses_each_path_in_one_line(cli, project, linked_dataset, files_watch):
+    for case, path, refusal in HOSTILE_PATHS:
+        if "\x00" in path:
+            continue  # no program can pass a NUL byte in its arguments: the OS stops it
+        result = cli(
+            "job",
+            "create",
+            "--project",
+            project.name,
+            "--job",
+            "hostile-path",
+            "--type",
+            "batch_predict",
+            "--model-checkpoint",
+            "vader-sentiment",
+            "--dataset",
+            linked_dataset.name,
+            "--path",
+            path,
+            check=False,
+        )
+        assert result.returncode == 1, (case, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("batchstudio: "), (case, result.stderr)
+        assert re.search(refusal, lines[0]) and "(HTTP 400)" in lines[0], (case, lines)
+        assert "Traceback" not in result.stderr
+    assert not Job.objects.exists()
+    assert files_watch.new_files() == set()
