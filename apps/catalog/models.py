@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+_NOT_IN_FILE_NAMES = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 class Visibility(models.TextChoices):
@@ -31,7 +35,10 @@ class MLApp(models.Model):
         return self.name
 
     def results_name_for(self, dataset_name: str) -> str:
-        return self.results_filename.format(dataset=dataset_name)
+        # A dataset's name is anyone's text: in a file name it may not become a folder
+        # ("a/b", "../x") nor pass the 255-byte limit of one file name.
+        safe = _NOT_IN_FILE_NAMES.sub("_", dataset_name).encode()[:200].decode(errors="ignore")
+        return self.results_filename.format(dataset=safe)
 
 
 class SourceType(models.TextChoices):
