@@ -23,6 +23,7 @@ from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
 from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
 from apps.core.archives import ArchiveError, archive_extract, archive_kind
 from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.text import name_problem
 from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples, iter_samples
 
@@ -36,6 +37,8 @@ def _check_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]
         raise ValidationError({"name": ["Give it a name."]})
     if len(name) > 150:
         raise ValidationError({"name": ["At most 150 characters."]})
+    if problem := name_problem(name):
+        raise ValidationError({"name": [problem]})
     if visibility not in USER_VISIBILITIES:
         raise ValidationError({"visibility": ["Choose private or organization."]})
     if model_cls.objects.filter(owner=user, name=name).exists():

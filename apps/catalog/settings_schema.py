@@ -56,7 +56,9 @@ def _as_choice(spec: FieldSpec, raw: Any) -> str:
 
 
 def _as_text(spec: FieldSpec, raw: Any) -> str:
-    value = str(raw).strip()
+    if not isinstance(raw, str):  # str() would turn a list or a dict into "['a']"
+        raise ValidationError("Enter text.")
+    value = raw.strip()
     limit = spec.get("max_length", 500)
     if len(value) > limit:
         raise ValidationError(f"At most {limit} characters.")

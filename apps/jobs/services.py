@@ -14,6 +14,7 @@ from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
 from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.text import name_problem
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from apps.projects.models import Project
 from worker.readers import DatasetReadError, count_samples
@@ -54,6 +55,8 @@ def job_validate(
     name = name.strip()
     if not name:
         errors["name"] = ["Give the job a name."]
+    elif problem := name_problem(name):
+        errors["name"] = [problem]
     elif Job.objects.filter(project=project, name=name).exists():
         errors["name"] = [f"A job named '{name}' already exists in this project."]
     if ml_app is None:

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
+from apps.core.text import name_problem
 from apps.projects.models import Project
 
 
@@ -13,6 +14,8 @@ def project_create(*, owner: Any, name: str, description: str = "") -> Project:
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Give the project a name."]})
+    if problem := name_problem(name):
+        raise ValidationError({"name": [problem]})
     if Project.objects.filter(owner=owner, name=name).exists():
         raise ValidationError({"name": [f"You already have a project named '{name}'."]})
     membership = membership_ensure(owner)
