@@ -410,9 +410,14 @@ def _shard_process(job: Job, shard: JobShard, progress: _Progress) -> str | None
         tmp_part.open("w", encoding="utf-8", buffering=1 << 20) as out,
         tmp_errors.open("w", encoding="utf-8") as err,
     ):
-        for batch in _batches(
-            iter_samples(path, shard.start, shard.end, start_offset=shard.input_offset), batch_size
-        ):
+        samples = iter_samples(
+            path,
+            shard.start,
+            shard.end,
+            start_offset=shard.input_offset,
+            input_kind=job.ml_app.input_kind,
+        )
+        for batch in _batches(samples, batch_size):
             if progress.should_stop():
                 break
             _process_batch(module, runner, batch, out, err, progress)

@@ -313,12 +313,39 @@ def _csv_payloads(path: Path, rel: str, skip: int) -> Iterator[Payload]:
             ) from exc
 
 
+def _misfit(kind: str, input_kind: str | None) -> str | None:
+    """Why a unit cannot feed an ML App reading `input_kind` ("text" or "audio"), or None.
+
+    An audio sample's payload is its file path, so without this a text model would score
+    the server's path, and a line of text given to a speech model would be opened as a path
+    (any file the worker can read, outside the dataset too).
+    """
+    if input_kind == "text" and kind == "audio":
+        return "an audio file, but this ML App reads text"
+    if input_kind == "audio" and kind != "audio":
+        return "not an audio file (this ML App reads audio files)"
+    return None
+
+
+def _refused(samples: Iterator[Sample], reason: str) -> Iterator[Sample]:
+    for sample in samples:
+        if sample.error is None:
+            sample.payload, sample.error = None, reason
+        yield sample
+
+
 def iter_samples(
-    path: Path, start: int = 0, end: int | None = None, *, start_offset: int | None = None
+    path: Path,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    start_offset: int | None = None,
+    input_kind: str | None = None,
 ) -> Iterator[Sample]:
     """Samples with global indexes in [start, end), in a stable order.
 
     `start_offset` is the byte offset of sample `start` from line_offsets(), if known.
+    With `input_kind`, samples of files of the other kind are errors (see _misfit).
     """
     units = _units(path)
     base = path if path.is_dir() else path.parent
@@ -333,13 +360,17 @@ def iter_samples(
         rel = unit_path.relative_to(base).as_posix()
         skip = max(start - offset, 0)
         wanted = None if end is None else max(end - offset - skip, 0)
+        samples: Iterator[Sample]
         if kind in ("lines", "jsonl"):
             hint = start_offset if len(units) == 1 else None
-            yield from _line_samples(unit_path, kind, rel, skip, wanted, offset, hint)
-            offset += size if size is not None else 0
-            continue
-        for local, (payload, error, location) in enumerate(
-            islice(_unit_payloads(unit_path, kind, rel, skip), wanted), start=skip
-        ):
-            yield Sample(offset + local, rel, location, payload, error)
+            samples = _line_samples(unit_path, kind, rel, skip, wanted, offset, hint)
+        else:
+            samples = (
+                Sample(offset + local, rel, location, payload, error)
+                for local, (payload, error, location) in enumerate(
+                    islice(_unit_payloads(unit_path, kind, rel, skip), wanted), start=skip
+                )
+            )
+        misfit = _misfit(kind, input_kind)
+        yield from _refused(samples, misfit) if misfit else samples
         offset += size if size is not None else 0
