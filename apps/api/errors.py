@@ -11,7 +11,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-
 _LOCATIONS = ("body", "query", "path", "header", "cookie", "form", "file")
 
 
