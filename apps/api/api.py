@@ -38,6 +38,7 @@ from apps.exports.downloads import (
     results_file_response,
     results_zip_response,
 )
+from apps.exports.forms import ExportForm
 from apps.exports.models import ResultsExport
 from apps.exports.selectors import exports_for_job, get_job_for_results_access
 from apps.exports.services import ExportBusyError, export_start
@@ -429,8 +430,12 @@ def job_export_create(
     """Upload the results file to S3 (one upload at a time per job)."""
     user = _user(request)
     job = _results_job(user, ref, project)
+    form = ExportForm(payload.dict())  # the same checks as the upload form's
+    if not form.is_valid():
+        field, messages = next(iter(form.errors.items()))
+        raise errors.bad_request(" ".join(messages), field)
     try:
-        export = export_start(job=job, user=user, **payload.dict())
+        export = export_start(job=job, user=user, **form.export_arguments())
     except ExportBusyError as exc:
         raise errors.conflict(str(exc)) from exc
     return Status(201, export_out(export))
