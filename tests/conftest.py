@@ -124,10 +124,29 @@ def celery_worker(
 
 
 @pytest.fixture
-def catalog(transactional_db: Any) -> dict[str, int]:
+def catalog(transactional_db: Any) -> Iterator[dict[str, int]]:
     from apps.catalog.services import catalog_sync
 
-    return catalog_sync()
+    yield catalog_sync()
+    _quiesce_jobs()
+
+
+def _quiesce_jobs(timeout: float = 15) -> None:
+    """Stop what the session worker is still doing before the database is flushed.
+
+    A job a test queued but did not wait for may be running when the test ends; on
+    PostgreSQL the flush (TRUNCATE) and a shard's transaction would deadlock.
+    """
+    from apps.jobs.models import ACTIVE_STATUSES, Job, JobShard, ShardStatus
+
+    Job.objects.filter(status__in=ACTIVE_STATUSES).update(status="STOPPED")
+    JobShard.objects.filter(status=ShardStatus.PENDING).update(status=ShardStatus.CANCELLED)
+    deadline = time.monotonic() + timeout
+    while JobShard.objects.filter(status=ShardStatus.RUNNING).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # let a shard's last write (after it saw the stop) commit
 
 
 @pytest.fixture
