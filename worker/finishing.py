@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,13 +275,54 @@ def _inference_queue_length() -> int:
         return int(declared.message_count)
 
 
+def _requeue_lost_messages(*, settled: datetime, alive_since: datetime) -> int:
+    """Queue again the PENDING shards and QUEUED jobs whose task message is gone.
+
+    Called only while the inference queue is empty: such a shard or job then has no message
+    waiting, so Redis lost it (a restart without persistence keeps nothing) or a worker
+    that died as a whole had reserved it (Redis hands it out again only after the
+    visibility timeout, hours later). A copy of a message that was only in flight does no
+    harm: the conditional claim lets one copy run and drops the other. Only jobs seen alive
+    since `alive_since` get new messages; older ones are left to the abandoned-job check.
+    Returns how many messages were sent again.
+    """
+    from worker.tasks import job_plan, shard_run
+
+    lost_shards = JobShard.objects.filter(
+        status=ShardStatus.PENDING,
+        job__status=JobStatus.RUNNING,
+        job__started_at__lt=settled,
+        job__heartbeat_at__gte=alive_since,
+    )
+    sent = 0
+    for shard_id, job_id in lost_shards.values_list("pk", "job_id"):
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            if JobShard.objects.filter(pk=shard_id, status=ShardStatus.PENDING).update(
+                task_id=task_id
+            ):
+                log.warning("requeueing shard %s of job %s: its message was lost", shard_id, job_id)
+                transaction.on_commit(partial(shard_run.apply_async, (shard_id,), task_id=task_id))
+                sent += 1
+    lost_jobs = Job.objects.filter(
+        status=JobStatus.QUEUED, created_at__lt=settled, created_at__gte=alive_since
+    )
+    for job_id in lost_jobs.values_list("pk", flat=True):
+        log.warning("queueing job %s again: its message was lost", job_id)
+        job_plan.apply_async((job_id,))
+        sent += 1
+    return sent
+
+
 def jobs_reap_stale() -> int:
-    """Requeue shards whose worker died; end the jobs that nobody works on any more.
+    """Requeue shards whose worker died and messages Redis lost; end the jobs that nobody
+    works on any more.
 
     A job counts as abandoned only when its heartbeat is older than JOB_STALE_SECONDS and
     the workers are idle (no job reported anything in that time and nothing waits in the
     queue): a job whose shards wait behind other jobs' work is not dead. An abandoned job
-    keeps its finished shards and ends FAILED with a message (STOPPED if it was quitting).
+    keeps its finished shards and ends FAILED with a message (STOPPED if it was quitting);
+    a job that never left QUEUED in that time ends FAILED with a message too.
     """
     current = now()
     lost_before = current - timedelta(seconds=3 * settings.SHARD_STALE_SECONDS)
@@ -297,7 +339,13 @@ def jobs_reap_stale() -> int:
             job_maybe_finalize(shard.job_id)
 
     cutoff = current - timedelta(seconds=settings.JOB_STALE_SECONDS)
-    if Job.objects.filter(heartbeat_at__gte=cutoff).exists() or _inference_queue_length():
+    # Messages lost with Redis are sent again first (nothing is judged abandoned in a run
+    # that did so): the workers get their chance.
+    settled = current - timedelta(seconds=settings.SHARD_STALE_SECONDS)
+    queued = _inference_queue_length() or _requeue_lost_messages(
+        settled=settled, alive_since=cutoff
+    )
+    if queued or Job.objects.filter(heartbeat_at__gte=cutoff).exists():
         close_old_connections()
         return 0
     stale = (
@@ -308,9 +356,19 @@ def jobs_reap_stale() -> int:
     minutes = max(1, round(settings.JOB_STALE_SECONDS / 60))
     message = (
         f"No worker has reported progress for {minutes} minute(s): the workers may have "
-        "stopped or lost the database. Start a worker and run the job again."
+        "stopped or lost the database or the job queue (Redis). Start a worker and run the "
+        "job again."
     )
     reaped = 0
+    never_planned = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff)
+    for job_id in never_planned.values_list("pk", flat=True):
+        log.warning("job %s never reached a worker", job_id)
+        reaped += fail_job(
+            job_id,
+            f"No worker picked this job up for {minutes} minute(s): the workers may have "
+            "stopped or lost the job queue (Redis). Start a worker and run the job again.",
+            from_statuses=[JobStatus.QUEUED],
+        )
     for job_id, finalizing in stale.values_list("pk", "finalizing"):
         log.warning("job %s abandoned by its workers", job_id)
         if finalizing:  # the merge itself died half-way
