@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint typecheck bench setup clean help
+.PHONY: run test lint typecheck bench chaos setup clean help
 
 help:
 	@echo "make run    - install, migrate, load the catalog and serve on http://127.0.0.1:8000"
 	@echo "make test   - install test needs (chromium included) and run the whole suite"
 	@echo "make lint / typecheck / bench"
+	@echo "make chaos  - the results disk fills mid-job (tmpfs needs root; else a file size limit)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,11 @@ typecheck: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+# Fault drills that need root tricks (a tmpfs mounted over the results folder); the other
+# faults (worker kill, Redis and web restarts) are tests in tests/faults.
+chaos: $(VENV)/.installed-test
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) var

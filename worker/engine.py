@@ -7,7 +7,6 @@ when complete; worker.finishing merges the parts in sample order into the result
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import math
@@ -36,6 +35,7 @@ from worker.finishing import (
     job_maybe_finalize,
     job_stop_with_error,
     jobs_reap_stale,
+    no_space_reason,
     shard_cancel,
     shard_uncount,
 )
@@ -81,8 +81,6 @@ def shard_ranges(total: int, *, shard_size: int, input_kind: str) -> list[tuple[
 
 def job_plan(job_id: int) -> None:
     """QUEUED → RUNNING: count the samples, record the shards and queue one task each."""
-    from worker.tasks import shard_run
-
     job = Job.objects.select_related("dataset", "ml_app").filter(pk=job_id).first()
     if job is None or job.status != JobStatus.QUEUED:
         return
@@ -114,6 +112,18 @@ def job_plan(job_id: int) -> None:
         offsets = line_offsets(path, [start for start, _ in ranges])
     except OSError:
         offsets = None  # the shards count lines themselves, and report what is wrong
+    try:
+        _plan_commit(job, total=total, ranges=ranges, offsets=offsets)
+    except OSError as exc:  # the results folder could not be made (disk full, permissions)
+        fail_job(job_id, _os_message(exc, job), from_statuses=[JobStatus.QUEUED])
+
+
+def _plan_commit(
+    job: Job, *, total: int, ranges: list[tuple[int, int]], offsets: list[int] | None
+) -> None:
+    from worker.tasks import shard_run
+
+    job_id = job.pk
     with transaction.atomic():
         now = _now()
         claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
@@ -149,8 +159,9 @@ def _user_message(exc: Exception, job: Job) -> str:
 
 
 def _os_message(exc: OSError, job: Job) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "No space left on the storage disk; free some space and run the job again."
+    no_space = no_space_reason(exc)
+    if no_space:
+        return f"Could not write the results: {no_space}. Free some space and run the job again."
     where = f" ({exc.filename})" if exc.filename else ""
     text = f"Could not read or write a file{where}: {exc.strerror or exc}."
     return text.replace(str(storage_root()), str(settings.NFS_DISPLAY_ROOT))
@@ -406,24 +417,30 @@ def _shard_process(job: Job, shard: JobShard, progress: _Progress) -> str | None
     tmp_errors = errors.with_name(f"{errors.name}.{shard.attempts}.tmp")
     batch_size = int(job.settings.get("batch_size") or 32)
     complete = False
-    with (
-        tmp_part.open("w", encoding="utf-8", buffering=1 << 20) as out,
-        tmp_errors.open("w", encoding="utf-8") as err,
-    ):
-        samples = iter_samples(
-            path,
-            shard.start,
-            shard.end,
-            start_offset=shard.input_offset,
-            input_kind=job.ml_app.input_kind,
-        )
-        for batch in _batches(samples, batch_size):
-            if progress.should_stop():
-                break
-            _process_batch(module, runner, batch, out, err, progress)
-            progress.maybe_flush()
-        else:
-            complete = True
+    try:
+        with (
+            tmp_part.open("w", encoding="utf-8", buffering=1 << 20) as out,
+            tmp_errors.open("w", encoding="utf-8") as err,
+        ):
+            samples = iter_samples(
+                path,
+                shard.start,
+                shard.end,
+                start_offset=shard.input_offset,
+                input_kind=job.ml_app.input_kind,
+            )
+            for batch in _batches(samples, batch_size):
+                if progress.should_stop():
+                    break
+                _process_batch(module, runner, batch, out, err, progress)
+                progress.maybe_flush()
+            else:
+                complete = True
+    except Exception:
+        # A failed attempt leaves nothing half-written (on a full disk, it holds the space).
+        tmp_part.unlink(missing_ok=True)
+        tmp_errors.unlink(missing_ok=True)
+        raise
     if progress.stop_reason is None:
         # Last look before publishing: a slow attempt that lost its shard to another worker
         # must not replace the part of the attempt that now owns it.

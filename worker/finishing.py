@@ -8,6 +8,7 @@ terminal.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -104,20 +105,39 @@ def job_maybe_finalize(job_id: int) -> str | None:
         return _finalize(job)
     except OSError as exc:
         log.exception("finalizing job %s failed", job_id)
-        reason = "no space left on the results disk" if exc.errno == 28 else str(exc)
+        # The parts are of no use to a failed job; on a full disk they hold the space a
+        # new run needs.
+        shutil.rmtree(results_dir(job) / "parts", ignore_errors=True)
+        reason = no_space_reason(exc) or str(exc)
         fail_job(job_id, f"Could not write the results file: {reason}.", from_statuses=_ACTIVE)
         return JobStatus.FAILED
+
+
+def no_space_reason(exc: OSError) -> str | None:
+    """What to tell the user when a write failed for want of space, or None."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on the results disk (or its quota is used up)"
+    if exc.errno == errno.EFBIG:
+        return (
+            "no space left for the file: it reached the worker's file size limit "
+            "(ulimit -f / RLIMIT_FSIZE)"
+        )
+    return None
 
 
 def _merge(sources: list[Path], target: Path, header: str = "") -> int:
     """Concatenate `sources` into `target` atomically with constant memory."""
     tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("wb") as out:
-        if header:
-            out.write(header.encode("utf-8"))
-        for source in sources:
-            with source.open("rb") as fh:
-                shutil.copyfileobj(fh, out, 1 << 20)
+    try:
+        with tmp.open("wb") as out:
+            if header:
+                out.write(header.encode("utf-8"))
+            for source in sources:
+                with source.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # half-written: never left where it takes space
+        raise
     os.replace(tmp, target)
     return target.stat().st_size
 
