@@ -357,6 +357,16 @@ def jobs_reap_stale() -> int:
             with transaction.atomic():
                 shard_cancel(shard)
             job_maybe_finalize(shard.job_id)
+    # A worker that died between its shard's last write and the merge leaves a job whose
+    # shards have all finished and that nobody merges.
+    unmerged = (
+        Job.objects.filter(status__in=_ACTIVE, finalizing=False, heartbeat_at__lt=lost_before)
+        .exclude(shards__status__in=[ShardStatus.PENDING, ShardStatus.RUNNING])
+        .values_list("pk", flat=True)
+    )
+    for job_id in unmerged:
+        log.warning("merging job %s: its last worker died before it did", job_id)
+        job_maybe_finalize(job_id)
 
     cutoff = current - timedelta(seconds=settings.JOB_STALE_SECONDS)
     # Messages lost with Redis are sent again first (nothing is judged abandoned in a run

@@ -14,15 +14,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from django.utils import timezone
 
+from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.core.redis_embedded import redis_start
 from apps.jobs.models import Job, JobStatus
 from tests.conftest import ROOT, WorkerPool, _worker_database_url
+from tests.factories import make_project
 from tests.worker.conftest import jobs, make_dataset  # noqa: F401 - fixtures for these tests
 from worker.engine import jobs_reap_stale
 
@@ -73,6 +77,29 @@ def finish_with_reaper(job_id: int, *, timeout: float = 90, every: float = 1.0) 
         time.sleep(0.1)
     job = Job.objects.get(pk=job_id)
     raise AssertionError(f"job {job_id} still {job.status} after {timeout}s: {job.error_message}")
+
+
+def job_row(owner: Any, *, name: str, age: timedelta, status: str = JobStatus.QUEUED) -> Job:
+    """A job as a crash leaves it: rows only, no task message for it anywhere."""
+    old = timezone.now() - age
+    job = Job.objects.create(
+        project=make_project(owner, name=f"p-{name}"),
+        owner=owner,
+        name=name,
+        ml_app=MLApp.objects.get(key="sentiment-analysis"),
+        model=MLModel.objects.get(name="vader-sentiment"),
+        model_name="vader-sentiment",
+        dataset=Dataset.objects.get(name="finance_sentiment"),
+        dataset_name="finance_sentiment",
+        dataset_path="test.txt",
+        settings={"batch_size": 32},
+        status=status,
+        results_filename="test_results_finance_sentiment.txt",
+    )
+    running = {"started_at": old, "heartbeat_at": old} if status != JobStatus.QUEUED else {}
+    Job.objects.filter(pk=job.pk).update(created_at=old, **running)
+    job.refresh_from_db()
+    return job
 
 
 # --- a second worker -----------------------------------------------------------------

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
 
-from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from bench.data import write_sentences
 from tests.conftest import wait_for_job
-from tests.factories import make_project
 from tests.worker.conftest import results_file
 from worker.engine import jobs_reap_stale
 
-from .conftest import finish_with_reaper, record, wait_until
+from .conftest import finish_with_reaper, job_row, record, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -69,30 +65,11 @@ def test_job_completes_after_redis_restarts_empty_mid_job(
     record(f"Redis down {OUTAGE_SECONDS} s mid-job: restart → job COMPLETED", recovered)
 
 
-# --- messages lost without a restart in sight (rows only, as the broker left them) -----
-
-
-def queued_job(owner: Any, *, name: str, age: timedelta) -> Job:
-    """A QUEUED job whose job_plan message never reached a worker."""
-    job = Job.objects.create(
-        project=make_project(owner, name=f"p-{name}"),
-        owner=owner,
-        name=name,
-        ml_app=MLApp.objects.get(key="sentiment-analysis"),
-        model=MLModel.objects.get(name="vader-sentiment"),
-        model_name="vader-sentiment",
-        dataset=Dataset.objects.get(name="finance_sentiment"),
-        dataset_name="finance_sentiment",
-        dataset_path="test.txt",
-        settings={"batch_size": 32},
-        results_filename="test_results_finance_sentiment.txt",
-    )
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - age)
-    return job
+# --- messages lost (rows only, as a restart leaves them) ---------------------------
 
 
 def test_queued_job_whose_message_was_lost_is_planned_again_and_completes(live_worker, owner):
-    job = queued_job(owner, name="lost-plan", age=timedelta(seconds=30))
+    job = job_row(owner, name="lost-plan", age=timedelta(seconds=30))
 
     jobs_reap_stale()
 
@@ -103,7 +80,7 @@ def test_queued_job_whose_message_was_lost_is_planned_again_and_completes(live_w
 
 @override_settings(JOB_STALE_SECONDS=60)
 def test_job_queued_for_the_whole_stale_period_fails_with_a_message(live_worker, owner):
-    job = queued_job(owner, name="never-planned", age=timedelta(hours=1))
+    job = job_row(owner, name="never-planned", age=timedelta(hours=1))
 
     assert jobs_reap_stale() == 1
 

@@ -12,15 +12,17 @@ import json
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from apps.jobs.models import JobShard, JobStatus, ShardStatus
+from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from bench.data import write_sentences
 from tests.worker.conftest import results_file, results_folder
+from worker.engine import jobs_reap_stale
 
-from .conftest import finish_with_reaper, record, wait_until
+from .conftest import finish_with_reaper, job_row, record, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -72,3 +74,28 @@ def test_killed_worker_group_loses_nothing_and_results_are_identical(
     record("whole worker killed: kill → its shard taken over (reaper every 1 s)",
            (taken_over.started_at - killed_at).total_seconds())  # fmt: skip
     record("whole worker killed: kill → job COMPLETED", recovered)
+
+
+def test_job_whose_last_worker_died_before_the_merge_is_merged_by_the_reaper(live_worker, owner):
+    # The last shard was written and marked DONE; its worker died before merging.
+    job = job_row(owner, name="unmerged", age=timedelta(minutes=1), status=JobStatus.RUNNING)
+    parts = results_folder(job) / "parts"
+    parts.mkdir(parents=True)
+    for index, (start, end) in enumerate([(0, 20), (20, 40)]):
+        JobShard.objects.create(
+            job=job, index=index, start=start, end=end, status=ShardStatus.DONE,
+            attempts=1, done_samples=end - start,
+        )  # fmt: skip
+        (parts / f"{index:06d}.part").write_text(
+            "".join(f"{i}\tpositive\n" for i in range(start, end))
+        )
+        (parts / f"{index:06d}.errors.jsonl").write_text("")
+    Job.objects.filter(pk=job.pk).update(total_samples=40, done_samples=40)
+
+    jobs_reap_stale()
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    lines = results_file(job).read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(i) for i in range(40)]
+    assert json.loads((results_folder(job) / "summary.json").read_text())["status"] == "COMPLETED"
