@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,12 +28,19 @@ def database_text() -> str:
 
 
 def database_files() -> bytes:
-    """The SQLite files themselves (pages of deleted rows included); empty on PostgreSQL."""
+    """The SQLite files themselves (pages of deleted rows included); empty on PostgreSQL.
+
+    Read by another process: closing any descriptor of the database file in this one would
+    drop this process's SQLite locks on it (POSIX locks are per process), and the WAL then
+    goes wrong for every connection, the workers' included.
+    """
     if connection.vendor != "sqlite":
         return b""
     db = Path(connection.settings_dict["NAME"])
-    files = (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-journal"))
-    return b"".join(f.read_bytes() for f in files if f.exists())
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-journal")]
+    existing = [str(f) for f in files if f.exists()]
+    # A journal may go between the listing and the read: what was read is still searched.
+    return subprocess.run(["cat", *existing], capture_output=True, check=False).stdout
 
 
 def redis_client() -> redis.Redis:
