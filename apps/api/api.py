@@ -432,8 +432,8 @@ def job_export_create(
     job = _results_job(user, ref, project)
     form = ExportForm(payload.dict())  # the same checks as the upload form's
     if not form.is_valid():
-        field, messages = next(iter(form.errors.items()))
-        raise errors.bad_request(" ".join(messages), field)
+        field, messages = next(iter(form.errors.get_json_data().items()))
+        raise errors.bad_request(" ".join(m["message"] for m in messages), field)
     try:
         export = export_start(job=job, user=user, **form.export_arguments())
     except ExportBusyError as exc:
