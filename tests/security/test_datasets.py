@@ -100,6 +100,18 @@ def test_a_text_file_named_wav_in_a_text_dataset_is_not_read_as_text(run_job, ow
     ]
 
 
+def test_links_inside_a_dataset_folder_are_not_followed(run_job, linked_dataset, files_watch):
+    """The folder holds data.txt, leak.txt (a link to a file outside) and escape/ (a link to
+    a folder outside): a job on the whole folder reads data.txt alone."""
+    finished = run_job("sentiment-analysis", "vader-sentiment", linked_dataset, ".")
+    assert finished.job.status == "COMPLETED", finished.job.error_message
+    assert finished.job.total_samples == 1 and finished.job.done_samples == 1
+    assert not (finished.folder / "errors.jsonl").read_text()
+    summary = finished.summary()
+    assert summary["counts"] == {"total": 1, "done": 1, "failed": 0}
+    files_watch.assert_only_under(f"storage/{finished.job.results_dir}/")
+
+
 def test_an_empty_file_fails_the_job_with_a_message(run_job, owner):
     dataset = user_dataset(owner, "sentiment-analysis", {"empty.txt": b""}, "empty-file")
     finished = run_job("sentiment-analysis", "vader-sentiment", dataset, "empty.txt")

@@ -100,6 +100,7 @@ def test_api_token_is_stored_hashed_and_never_logged_or_echoed(
     (line,) = refused_cli.stderr.strip().splitlines()
     assert "Missing or invalid API token" in line and "HTTP 401" in line
     answers += [listed_by_cli.stdout, listed_by_cli.stderr, refused_cli.stdout, line]
+    assert "Unauthorized: /api/v1/" in caplog.text  # the live server's log lines are searched
     assert_nowhere([token, bad], caplog, *answers)
     assert row.prefix in database_text()  # the search does see what is stored
 
