@@ -73,12 +73,29 @@ def test_deleting_a_project_quits_its_running_job_first(live_worker, owner, clie
     assert not folder.exists()
 
 
-def test_deleting_a_project_with_an_active_job_quits_it(owner, catalog, redis_server):
-    """No worker here: the job stays QUEUED, and delete must quit it, not leave it queued."""
+def test_deleting_a_project_with_an_active_job_quits_it(owner, catalog):
+    """A job row that is RUNNING (no task behind it, so no worker can race the test):
+    delete must quit it and remove it with its results folder, not leave it behind."""
+    from apps.catalog.models import MLApp
+    from apps.core.storage import storage_root
+    from apps.jobs.models import JobShard
     from apps.projects.services import project_delete
 
     project = make_project(owner)
-    job = sentiment_job(owner, project)
-    assert Job.objects.get(pk=job.pk).status == "QUEUED"
+    job = Job.objects.create(
+        project=project,
+        owner=owner,
+        name="running",
+        status="RUNNING",
+        ml_app=MLApp.objects.get(key="sentiment-analysis"),
+        model_name="vader-sentiment",
+        dataset_name="finance_sentiment",
+        results_filename="r.txt",
+        total_samples=10,
+    )
+    JobShard.objects.create(job=job, index=0, start=0, end=10)
+    folder = storage_root() / job.results_dir
+    folder.mkdir(parents=True)
     project_delete(project=project)
     assert not Job.objects.filter(pk=job.pk).exists()
+    assert not folder.exists()
