@@ -361,8 +361,10 @@ def jobs_reap_stale() -> int:
     # shards have all finished and that nobody merges.
     unmerged = (
         Job.objects.filter(status__in=_ACTIVE, finalizing=False, heartbeat_at__lt=lost_before)
+        .filter(shards__isnull=False)
         .exclude(shards__status__in=[ShardStatus.PENDING, ShardStatus.RUNNING])
         .values_list("pk", flat=True)
+        .distinct()
     )
     for job_id in unmerged:
         log.warning("merging job %s: its last worker died before it did", job_id)
