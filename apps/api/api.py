@@ -33,6 +33,7 @@ from apps.catalog.models import Dataset, MLModel
 from apps.catalog.registry import dataset_add, dataset_delete, model_add, model_delete
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import display_path
+from apps.core.text import name_problem
 from apps.exports.downloads import (
     ResultsUnavailableError,
     results_file_response,
@@ -184,6 +185,9 @@ def project_list(request: HttpRequest) -> Any:
 @api.post("/projects", response={201: ProjectOut, **ERRORS, 409: Message}, tags=["projects"])
 def project_create_view(request: HttpRequest, payload: ProjectIn) -> Any:
     user = _user(request)
+    problem = name_problem(payload.name)
+    if problem:  # before any query: PostgreSQL cannot even compare a NUL byte
+        raise errors.bad_request(problem, "name")
     if projects_for_user(user).filter(name=payload.name.strip()).exists():
         raise errors.conflict(f"You already have a project named '{payload.name}'.", "name")
     project = project_create(owner=user, name=payload.name, description=payload.description)
@@ -236,6 +240,9 @@ def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
             return Status(200, job_out(jobs_for_user(user).get(pk=earlier.job_id)))
     project = project_by_ref(user, payload.project)
     name = payload.job.strip()
+    problem = name_problem(name)
+    if problem:  # before any query: PostgreSQL cannot even compare a NUL byte
+        raise errors.bad_request(problem, "name")
     if project.jobs.filter(name=name).exists():
         raise errors.conflict(
             f"Duplicate job: a job named '{name}' already exists in project '{project.name}'.",

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -73,6 +74,15 @@ def install_handlers(api: NinjaAPI) -> None:
                 "'Authorization: Bearer <token>' (the CLI: batchstudio login)."
             ),
             status=401,
+        )
+
+    @api.exception_handler(DataError)
+    def _data(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # Text the database cannot hold (a NUL byte in PostgreSQL): the client's input.
+        return api.create_response(
+            request,
+            _body("The request holds characters that cannot be stored (a NUL byte?)."),
+            status=400,
         )
 
     @api.exception_handler(Http404)

@@ -22,6 +22,8 @@ def _by_ref(qs: QuerySet[Any], ref: str, kind: str, field: str) -> Any:
     ref = str(ref).strip()
     if not ref:
         raise bad_request(f"Give the {kind} name or id.", field)
+    if "\x00" in ref:
+        raise bad_request(f"The {kind} name may not contain a NUL byte.", field)
     if ref.isdigit():
         found = qs.filter(pk=int(ref)).first()
         if found is not None:
