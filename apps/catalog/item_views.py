@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -109,34 +111,27 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "catalog/item_detail.html", context)
 
 
-def _owned(qs_model: type[MLModel] | type[Dataset], request: HttpRequest, pk: int) -> object:
-    item = qs_model.objects.filter(pk=pk, owner_id=request.user.pk).first()
+def _delete_owned(request: HttpRequest, pk: int, *, kind: str) -> HttpResponse:
+    """Delete the user's own model or dataset; a refusal (in use) goes back to its page."""
+    model_cls: Any = MLModel if kind == "model" else Dataset
+    remove: Any = model_delete if kind == "model" else dataset_delete
+    item = model_cls.objects.filter(pk=pk, owner_id=request.user.pk).first()
     if item is None:
         raise Http404("Not yours.")
-    return item
+    try:
+        remove(**{kind: item})
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"catalog:{kind}_detail", pk=pk)
+    messages.success(request, f"{kind.capitalize()} '{item.name}' deleted.")
+    return redirect(f"catalog:{kind}_hub")
 
 
 @require_POST
 def model_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    model = _owned(MLModel, request, pk)
-    assert isinstance(model, MLModel)
-    try:
-        model_delete(model=model)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("catalog:model_detail", pk=pk)
-    messages.success(request, f"Model '{model.name}' deleted.")
-    return redirect("catalog:model_hub")
+    return _delete_owned(request, pk, kind="model")
 
 
 @require_POST
 def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned(Dataset, request, pk)
-    assert isinstance(dataset, Dataset)
-    try:
-        dataset_delete(dataset=dataset)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("catalog:dataset_detail", pk=pk)
-    messages.success(request, f"Dataset '{dataset.name}' deleted.")
-    return redirect("catalog:dataset_hub")
+    return _delete_owned(request, pk, kind="dataset")

@@ -119,3 +119,48 @@ def test_hub_page_searches_and_links_to_items(owner_client, sentiment):
     assert "vader-sentiment" in body and 'href="/hub/models/' in body
     assert "vader-sentiment" not in owner_client.get("/hub/models/?hub_q=zzz").content.decode()
     assert 'data-testid="add-model"' in body
+
+
+def test_owner_deletes_a_model_and_an_in_use_dataset_is_refused(owner_client, owner, sentiment):
+    from apps.jobs.models import Job
+    from tests.factories import make_project
+
+    owner_client.post(
+        "/hub/models/add/",
+        {
+            "name": "bye",
+            "ml_app": sentiment.pk,
+            "visibility": "private",
+            "files": [_checkpoint_zip()],
+        },
+    )
+    model = MLModel.objects.get(name="bye")
+    response = owner_client.post(f"/hub/models/{model.pk}/delete/")
+    assert response["Location"] == "/hub/models/"
+    assert not MLModel.objects.filter(pk=model.pk).exists()
+    owner_client.post(
+        "/hub/datasets/add/",
+        {
+            "name": "busy",
+            "ml_apps": [sentiment.pk],
+            "visibility": "private",
+            "files": [SimpleUploadedFile("b.txt", b"x\n")],
+            "default_path": "b.txt",
+        },
+    )
+    dataset = Dataset.objects.get(name="busy")
+    # A RUNNING job row with no task behind it: no worker can finish it during the test.
+    Job.objects.create(
+        project=make_project(owner),
+        owner=owner,
+        name="busy-job",
+        status="RUNNING",
+        ml_app=sentiment,
+        model_name="vader-sentiment",
+        dataset=dataset,
+        dataset_name="busy",
+        results_filename="r.txt",
+    )
+    response = owner_client.post(f"/hub/datasets/{dataset.pk}/delete/", follow=True)
+    assert "used by queued or running job" in response.content.decode()
+    assert Dataset.objects.filter(pk=dataset.pk).exists()
