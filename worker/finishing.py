@@ -53,14 +53,18 @@ def fail_job(job_id: int, message: str, *, from_statuses: Iterable[str]) -> bool
 
 
 def job_stop_with_error(job_id: int, message: str) -> bool:
-    """RUNNING → STOPPING with a message: the shards stop and the job ends FAILED."""
-    with transaction.atomic():
-        stopped = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.STOPPING, error_message=message
-        )
-        JobShard.objects.filter(job_id=job_id, status=ShardStatus.PENDING).update(
-            status=ShardStatus.CANCELLED, finished_at=now()
-        )
+    """RUNNING → STOPPING with a message: the shards stop and the job ends FAILED.
+
+    Lock order: shard rows before the job row, as the workers take them (claim, progress).
+    The two statements commit one by one, so this never holds the job row while it waits
+    for a shard row; it must not be called inside a transaction for the same reason.
+    """
+    stopped = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.STOPPING, error_message=message
+    )
+    JobShard.objects.filter(job_id=job_id, status=ShardStatus.PENDING).update(
+        status=ShardStatus.CANCELLED, finished_at=now()
+    )
     return bool(stopped)
 
 
@@ -406,8 +410,8 @@ def jobs_reap_stale() -> int:
         if finalizing:  # the merge itself died half-way
             reaped += fail_job(job_id, message, from_statuses=_ACTIVE)
             continue
+        job_stop_with_error(job_id, message)
         with transaction.atomic():
-            job_stop_with_error(job_id, message)
             for shard in JobShard.objects.select_for_update().filter(
                 job_id=job_id, status__in=[ShardStatus.PENDING, ShardStatus.RUNNING]
             ):

@@ -165,16 +165,20 @@ def job_quit(*, job: Job) -> Job:
     ):
         job.refresh_from_db()
         return job
-    with transaction.atomic():
-        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.STOPPING)
-        pending = list(
-            JobShard.objects.filter(job=job, status=ShardStatus.PENDING).values_list(
-                "task_id", flat=True
-            )
+    # Two statements, each committed on its own, never one transaction: workers lock a
+    # shard row and then the job row (claim, progress), so holding the job row while
+    # waiting for shard rows deadlocks on PostgreSQL. STOPPING alone already stops every
+    # shard (a PENDING one cancels itself when claimed); cancelling them here only saves
+    # the round trip.
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.STOPPING)
+    pending = list(
+        JobShard.objects.filter(job=job, status=ShardStatus.PENDING).values_list(
+            "task_id", flat=True
         )
-        JobShard.objects.filter(job=job, status=ShardStatus.PENDING).update(
-            status=ShardStatus.CANCELLED, finished_at=now
-        )
+    )
+    JobShard.objects.filter(job=job, status=ShardStatus.PENDING).update(
+        status=ShardStatus.CANCELLED, finished_at=now
+    )
     if pending:
         # Queued shards would exit on their own; revoking saves them the round trip.
         app.control.revoke([t for t in pending if t])

@@ -221,3 +221,50 @@ def test_deleting_a_running_job_leaves_no_results_folder_behind(make_dataset, jo
     assert not folder.exists()
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not JobShard.objects.filter(pk__in=shard_ids).exists()
+
+
+@pytest.mark.parametrize("stop", ["quit", "stop_with_error"])
+def test_quit_never_deadlocks_with_a_worker_holding_a_shard(live_worker, owner, stop):
+    # A worker claims or flushes a shard: it locks the shard row, then the job row. A quit
+    # (or an engine stop) that held the job row while it waited for the shard rows made
+    # PostgreSQL kill one of the two with "deadlock detected". SQLite takes one lock for
+    # the whole database, so there it only checks that both sides get through.
+    import threading
+
+    from django.db import connection, transaction
+
+    from worker.finishing import job_stop_with_error
+
+    job = running_job(owner, name=f"lock-{stop}", heartbeat_age=timedelta(0))
+    JobShard.objects.create(job=job, index=0, start=0, end=20, status="RUNNING", attempts=1)
+    pending = JobShard.objects.create(job=job, index=1, start=20, end=40)
+    locked, errors = threading.Event(), []
+
+    def worker_side() -> None:
+        try:
+            with transaction.atomic():
+                JobShard.objects.select_for_update().get(pk=pending.pk)
+                locked.set()
+                time.sleep(0.5)  # the quit runs meanwhile
+                Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker_side)
+    if connection.vendor == "postgresql":
+        thread.start()
+        assert locked.wait(10)
+    if stop == "quit":
+        job_quit(job=Job.objects.get(pk=job.pk))
+    else:
+        job_stop_with_error(job.pk, "stopped by the engine")
+    if thread.ident is None:
+        thread.start()
+    thread.join(10)
+
+    assert errors == []
+    job.refresh_from_db()
+    assert job.status == JobStatus.STOPPING
+    assert JobShard.objects.get(pk=pending.pk).status == ShardStatus.CANCELLED
