@@ -10,25 +10,35 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-VOCABULARY_FILE = (
-    Path(__file__).resolve().parent.parent
-    / "apps/catalog/platform_datasets/finance_sentiment/test.txt"
-)
+PLATFORM_DATASETS = Path(__file__).resolve().parent.parent / "apps/catalog/platform_datasets"
+VOCABULARY_FILE = PLATFORM_DATASETS / "finance_sentiment/test.txt"
 
 
-def vocabulary() -> list[str]:
-    return VOCABULARY_FILE.read_text(encoding="utf-8").split()
+def vocabulary(source: Path = VOCABULARY_FILE) -> list[str]:
+    return source.read_text(encoding="utf-8").split()
 
 
-def write_sentences(path: Path, count: int, *, seed: int = 0) -> Path:
-    """Write `count` sentences, one a line; the same seed gives the same file."""
-    words = vocabulary()
+def write_sentences(
+    path: Path,
+    count: int,
+    *,
+    seed: int = 0,
+    source: Path = VOCABULARY_FILE,
+    words_per_line: tuple[int, int] = (8, 24),
+) -> Path:
+    """Write `count` sentences, one a line; the same seed gives the same file.
+
+    `source` is the text whose words are drawn (a platform dataset, so the vocabulary fits
+    the model); `words_per_line` the range of sentence lengths.
+    """
+    words = vocabulary(source)
+    low, high = words_per_line
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         block: list[str] = []
         for _ in range(count):
-            block.append(" ".join(rng.choices(words, k=rng.randint(8, 24))))
+            block.append(" ".join(rng.choices(words, k=rng.randint(low, high))))
             if len(block) == 10_000:
                 out.write("\n".join(block) + "\n")
                 block.clear()

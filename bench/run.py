@@ -103,8 +103,9 @@ def run_job(stack: Stack, case: Case, dataset: Any, path: Path, samples: int) ->
         raise RuntimeError(f"job ended {job.status} with {job.done_samples}: {job.error_message}")
 
 
-def quit_latency(stack: Stack, case: Case, dataset: Any, path: Path) -> float:
-    """Seconds from a user's Quit to the job being STOPPED, shards busy when it is asked."""
+def quit_latency(stack: Stack, case: Case, dataset: Any, path: Path) -> float | None:
+    """Seconds from a user's Quit to the job being STOPPED, shards busy when it is asked;
+    None when the job finished before the quit (too few samples to measure it)."""
     from apps.jobs.models import Job
     from apps.jobs.services import job_quit
 
@@ -122,6 +123,8 @@ def quit_latency(stack: Stack, case: Case, dataset: Any, path: Path) -> float:
     job_quit(job=Job.objects.get(pk=job.pk))
     job = wait_terminal(job.pk, poll=QUIT_POLL_SECONDS)
     seconds = time.perf_counter() - start
+    if job.status == "COMPLETED":
+        return None
     if job.status != "STOPPED":
         raise RuntimeError(f"quit job ended {job.status}: {job.error_message}")
     return seconds
@@ -134,8 +137,9 @@ def measure(stack: Stack, case: Case, samples: int, quits: int, log: Any) -> Res
     log(f"[{case.name}] writing {samples:,} and {samples // 10:,} samples")
     large = case.write_input(inputs, samples)
     small = case.write_input(inputs, samples // 10)
-    large_ds = stack.dataset(case.ml_app, [large])
-    small_ds = stack.dataset(case.ml_app, [small])
+    extra = case.companions(inputs / "companions") if case.companions else []
+    large_ds = stack.dataset(case.ml_app, [large, *extra])
+    small_ds = stack.dataset(case.ml_app, [small, *extra])
 
     log(f"[{case.name}] bare loop")
     with Meter() as meter:
@@ -162,7 +166,11 @@ def measure(stack: Stack, case: Case, samples: int, quits: int, log: Any) -> Res
         result.two_workers = meter.phase
         for i in range(quits):
             log(f"[{case.name}] quit {i + 1}/{quits}")
-            result.quit_seconds.append(quit_latency(stack, case, large_ds, large))
+            seconds = quit_latency(stack, case, large_ds, large)
+            if seconds is None:
+                log(f"[{case.name}] the job finished before the quit: use more samples")
+                break
+            result.quit_seconds.append(seconds)
     return result
 
 
@@ -171,8 +179,9 @@ def _verdict(ok: bool) -> str:
 
 
 def _phase_line(label: str, result: Result, phase: Phase, target: float | None) -> str:
+    rate = phase.rate(result.samples)
     line = (
-        f"  {label:<24}{phase.rate(result.samples):>9,.0f} samples/s {phase.wall:7.1f} s"
+        f"  {label:<24}{rate:>9,.{0 if rate >= 100 else 2}f} samples/s {phase.wall:7.1f} s"
         f"  {1e6 * phase.cpu / result.samples:6.1f} CPU-us/sample  others {phase.others:.2f} cores"
     )
     if phase is not result.bare:

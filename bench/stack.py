@@ -94,7 +94,10 @@ class Stack:
         folder = self.storage / dataset.folder
         folder.mkdir(parents=True, exist_ok=True)
         for file in files:
-            shutil.copy(file, folder / file.name)
+            if file.is_dir():  # a folder of samples (audio files)
+                shutil.copytree(file, folder / file.name)
+            else:
+                shutil.copy(file, folder / file.name)
         return dataset
 
     def job_create(
