@@ -8,6 +8,7 @@ model, write its `bare_*` function and append a Case to CASES.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -176,10 +177,7 @@ def conversations_input(folder: Path, samples: int) -> Path:
                 capture_output=True,
                 check=True,
             ).stdout
-            with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-                tmp.write(wav)
-                tmp.flush()
-                data, rate = soundfile.read(tmp.name, dtype="float32")
+            data, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
             clips[voice, text] = resample_poly(data, AUDIO_RATE, rate).astype(np.float32)
         return clips[voice, text]
 
@@ -193,37 +191,19 @@ def conversations_input(folder: Path, samples: int) -> Path:
     return target
 
 
-def _speech_regions(vad: Any, audio: Any) -> list[tuple[int, int]]:
-    """webrtcvad over 30 ms frames; a 0.3 s pause ends a region (in samples)."""
-    import numpy as np
-
-    frame = int(0.03 * AUDIO_RATE)
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    regions, start, silent = [], None, 0
-    for i in range(len(pcm) // frame):
-        if vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), AUDIO_RATE):
-            start, silent = (i if start is None else start), 0
-        elif start is not None:
-            silent += 1
-            if silent >= 10:
-                regions.append((start * frame, (i - silent + 1) * frame))
-                start, silent = None, 0
-    if start is not None:
-        regions.append((start * frame, (len(pcm) // frame - silent) * frame))
-    return regions
-
-
 def bare_whisper(model_folder: Callable[[], Path]) -> Callable[[Path, int], int]:
-    """What a person would script: VAD, resemblyzer embeddings of each speech region,
-    two clusters, faster-whisper with word timestamps, one WAV per region."""
+    """What a person would script: VAD (the runner's webrtcvad pass), resemblyzer
+    embeddings of each speech region, two clusters, faster-whisper with word timestamps,
+    one WAV per region."""
 
     def loop(folder: Path, batch_size: int) -> int:
         import numpy as np
         import soundfile
-        import webrtcvad
         from faster_whisper import WhisperModel, decode_audio
         from resemblyzer import VoiceEncoder
         from sklearn.cluster import AgglomerativeClustering
+
+        from worker.runners.asr import speech_regions
 
         whisper = WhisperModel(
             str(model_folder()),
@@ -232,7 +212,6 @@ def bare_whisper(model_folder: Callable[[], Path]) -> Callable[[Path, int], int]
             cpu_threads=int(os.environ.get("OMP_NUM_THREADS") or 0),
         )
         encoder = VoiceEncoder("cpu", verbose=False)
-        vad = webrtcvad.Vad(2)
         out = Path(tempfile.mkdtemp(prefix="bare-asr-"))
         files = sorted(folder.iterdir())
         done = 0
@@ -240,7 +219,10 @@ def bare_whisper(model_folder: Callable[[], Path]) -> Callable[[Path, int], int]
             for first in range(0, len(files), batch_size):
                 for path in files[first : first + batch_size]:
                     audio = decode_audio(str(path), sampling_rate=AUDIO_RATE)
-                    regions = _speech_regions(vad, audio)
+                    # The runner's webrtcvad pass: the same regions, in samples.
+                    regions = [
+                        (int(a * AUDIO_RATE), int(b * AUDIO_RATE)) for a, b in speech_regions(audio)
+                    ]
                     if len(regions) > 1:
                         embeddings = np.stack(
                             [encoder.embed_utterance(audio[a:b]) for a, b in regions]
@@ -271,6 +253,19 @@ def _whisper_folder(location: str) -> Callable[[], Path]:
         return whisper_folder(ModelRef(name=location, source_type="builtin", location=location))
 
     return folder
+
+
+def whisper_case(name: str, model: str, *, samples: int) -> Case:
+    return Case(
+        name=name,
+        ml_app="speech-recognition",
+        model=model,
+        samples=samples,
+        write_input=conversations_input,
+        bare_loop=bare_whisper(_whisper_folder(model)),
+        settings={"batch_size": 1, "num_speakers": 2},
+        two_worker_target=None,  # CTranslate2 and torch: reported, not held to 1.6x
+    )
 
 
 CASES: list[Case] = [
@@ -307,24 +302,6 @@ CASES: list[Case] = [
         # reported, not held to the single-threaded models' 1.6x.
         two_worker_target=None,
     ),
-    Case(
-        name="whisper-tiny",
-        ml_app="speech-recognition",
-        model="whisper-tiny.en",
-        samples=40,
-        write_input=conversations_input,
-        bare_loop=bare_whisper(_whisper_folder("whisper-tiny.en")),
-        settings={"batch_size": 1, "num_speakers": 2},
-        two_worker_target=None,
-    ),
-    Case(
-        name="whisper-base",
-        ml_app="speech-recognition",
-        model="whisper-base",
-        samples=20,
-        write_input=conversations_input,
-        bare_loop=bare_whisper(_whisper_folder("whisper-base")),
-        settings={"batch_size": 1, "num_speakers": 2},
-        two_worker_target=None,
-    ),
+    whisper_case("whisper-tiny", "whisper-tiny.en", samples=40),
+    whisper_case("whisper-base", "whisper-base", samples=20),
 ]
