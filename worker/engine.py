@@ -49,7 +49,7 @@ from worker.paths import (
     runner_context,
 )
 from worker.readers import DatasetReadError, Sample, count_samples, iter_samples, line_offsets
-from worker.runners import ModelLoadError, SampleFailure, get_runner, runner_module
+from worker.runners import ModelLoadError, SampleFailure, Stopped, get_runner, runner_module
 
 # Re-exported: tasks and services end jobs through the engine's name.
 __all__ = ["BUSY", "job_maybe_finalize", "job_plan", "jobs_reap_stale", "shard_run"]
@@ -351,18 +351,27 @@ def _batches(samples: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
 
 
 def _predict(runner: Any, samples: list[Sample], should_stop: Any) -> list[Any]:
+    """One result per sample; raises Stopped (with the results done) if the job is quit."""
     payloads = [s.payload for s in samples]
     try:
         results = runner.predict(payloads, should_stop=should_stop)
         if len(results) != len(payloads):
             raise RuntimeError(f"runner returned {len(results)} results for {len(payloads)}")
         return list(results)
+    except Stopped as stopped:
+        raise Stopped(stopped.done[: len(samples)]) from None
     except Exception:
         if len(samples) == 1:
             log.warning("sample %s failed", samples[0].location, exc_info=True)
             return [SampleFailure("the model could not process this sample")]
     # One bad sample should not cost its neighbours: retry them one at a time.
-    return [_predict(runner, [sample], should_stop)[0] for sample in samples]
+    results = []
+    for sample in samples:
+        try:
+            results.append(_predict(runner, [sample], should_stop)[0])
+        except Stopped as stopped:
+            raise Stopped(results + stopped.done) from None
+    return results
 
 
 def shard_run(shard_id: int, *, task_id: str = "") -> str | None:
@@ -445,7 +454,8 @@ def _shard_process(job: Job, shard: JobShard, progress: _Progress) -> str | None
             for batch in _batches(samples, batch_size):
                 if progress.should_stop():
                     break
-                _process_batch(module, runner, batch, out, err, progress)
+                if not _process_batch(module, runner, batch, out, err, progress):
+                    break  # quit in the middle of the batch
                 progress.maybe_flush()
             else:
                 complete = True
@@ -472,9 +482,22 @@ def _shard_process(job: Job, shard: JobShard, progress: _Progress) -> str | None
 
 def _process_batch(
     module: Any, runner: Any, batch: list[Sample], out: TextIO, err: TextIO, progress: _Progress
-) -> None:
+) -> bool:
+    """Write the batch's results and errors; False if the job was quit in the middle of it.
+
+    On a quit, the samples before the first one the model did not finish are written, the
+    rest are dropped: they were not done, and a later run of the job does them.
+    """
     good = [s for s in batch if s.error is None]
-    results = iter(_predict(runner, good, progress.should_stop) if good else ())
+    finished = True
+    try:
+        predicted = _predict(runner, good, progress.should_stop) if good else []
+    except Stopped as stopped:
+        predicted, finished = stopped.done, False
+        if len(predicted) < len(good):
+            first_undone = good[len(predicted)].index
+            batch = [s for s in batch if s.index < first_undone]
+    results = iter(predicted)
     fmt = module.format_result
     lines: list[str] = []
     errors: list[str] = []
@@ -496,3 +519,4 @@ def _process_batch(
     if errors:
         err.write("".join(errors))
         progress.failed += len(errors)
+    return finished

@@ -194,3 +194,43 @@ def test_results_line_format():
     line = format_result(Sample(7, "a", "a", "x"), {"probabilities": [0.25, 0.75], "label": "b"})
     assert line == "7\t[0.250000, 0.750000]\tb\n"
     assert json.loads(line.split("\t")[1]) == [0.25, 0.75]
+
+
+@pytest.fixture(scope="module")
+def zero_shot(tmp_path_factory):
+    from worker.runners import ModelRef
+    from worker.runners.classification import load
+
+    folder = tmp_path_factory.mktemp("labels")
+    (folder / "labels.txt").write_text(LABELS)
+    model = ModelRef("all-MiniLM-L6-v2-zero-shot", "builtin", "minilm-zero-shot")
+    return load(model, {}, dataset_dir=folder)
+
+
+def test_zero_shot_batch_gives_each_document_its_own_result(zero_shot):
+    # Mixed lengths: the runner encodes in length order and must hand results back in
+    # the documents' order.
+    docs = [d * (1 + i % 3) for i, d in enumerate(doc for group in DOCS.values() for doc in group)]
+    batch = zero_shot.predict(docs)
+    alone = [zero_shot.predict([doc])[0] for doc in docs[:12]]
+    assert [r["label"] for r in batch[:12]] == [r["label"] for r in alone]
+    for together, single in zip(batch, alone, strict=False):
+        assert together["probabilities"] == pytest.approx(single["probabilities"], abs=1e-4)
+
+
+def test_zero_shot_looks_for_a_quit_between_encoding_steps(zero_shot):
+    from worker.runners import Stopped
+    from worker.runners.classification import ENCODE_BATCH
+
+    docs = DOCS["finance"] * 3
+    looks: list[int] = []
+
+    def quit_on_second_look() -> bool:
+        looks.append(1)
+        return len(looks) >= 2
+
+    with pytest.raises(Stopped) as stopped:
+        zero_shot.predict(docs, should_stop=quit_on_second_look)
+    # Encoded in length order, so no prefix of the batch is finished: nothing is kept.
+    assert stopped.value.done == []
+    assert len(looks) == 2 < len(docs) // ENCODE_BATCH

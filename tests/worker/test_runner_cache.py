@@ -46,3 +46,27 @@ def test_cache_keeps_the_most_recently_used_models():
 def test_settings_that_change_the_model_get_their_own_runner():
     cpu = get_runner(APP, VADER, {"device": "cpu"})
     assert get_runner(APP, VADER, {"device": "cuda"}) is not cpu
+
+
+def test_only_torch_models_change_the_allocator(tmp_path):
+    # A fresh process: spaCy keeps glibc's default (a fixed mmap threshold slows it),
+    # loading MiniLM fixes it (torch's padded batches fragment the heap otherwise).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    script = f"""
+from pathlib import Path
+from worker.runners import ModelRef, get_runner, memory
+get_runner("named-entity-recognition", ModelRef("s", "builtin", "spacy-en-core-web-sm"), {{}})
+print(memory._done.is_set())
+get_runner("document-classification", ModelRef("m", "builtin", "minilm-zero-shot"), {{}},
+           dataset_dir=Path({str(tmp_path)!r}))
+print(memory._done.is_set())
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]

@@ -16,6 +16,10 @@ runner that does not ask for the per-job `output_dir` stays cached across jobs.
 `predict` returns one JSON-safe result per payload, or a SampleFailure for a payload the
 model could not handle; an exception from `predict` makes the engine retry the batch one
 sample at a time, so a single bad sample never costs its neighbours.
+
+A runner whose batch can take seconds (a transformer over long documents, a long audio
+file) calls `should_stop` between steps and raises `Stopped` when it says so: the job was
+quit, and the user waits for that step only, not the whole batch.
 """
 
 from __future__ import annotations
@@ -42,6 +46,24 @@ class ModelRef:
 @dataclass(frozen=True)
 class SampleFailure:
     reason: str
+
+
+class Stopped(Exception):
+    """The job was quit while `predict` worked on a batch.
+
+    `done` holds the results of the batch's first payloads, finished before the stop: the
+    engine writes those and drops the rest, which were never predicted.
+    """
+
+    def __init__(self, done: Sequence[Any] = ()) -> None:
+        super().__init__("the job was stopped")
+        self.done = list(done)
+
+
+def stop_check(should_stop: Callable[[], bool] | None) -> None:
+    """Raise Stopped if the job was quit; runners call it between the steps of a batch."""
+    if should_stop is not None and should_stop():
+        raise Stopped
 
 
 class ModelLoadError(Exception):

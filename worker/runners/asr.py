@@ -16,7 +16,8 @@ For each audio file:
 6. write every turn that has words as its own WAV file under `segments/`.
 
 `should_stop` is checked between decoded Whisper segments, so quitting a job does not wait
-for a long file to finish.
+for a long file to finish; the unfinished file is left out of the results (it did not
+fail: it was not done).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from worker.readers import Sample
-from worker.runners import ModelLoadError, ModelRef, SampleFailure
+from worker.runners import ModelLoadError, ModelRef, SampleFailure, Stopped
+from worker.runners.memory import keep_large_blocks_mapped
 from worker.runners.weights import (
     ModelCache,
     PinnedPackage,
@@ -77,10 +79,6 @@ ENERGY_FRAME_S = 0.01
 
 _whispers = ModelCache(size=2)
 _shared = ModelCache(size=2)  # the speaker encoder and the mel filterbank
-
-
-class Stopped(Exception):
-    """The job was quit while a file was being transcribed."""
 
 
 # --- model loading --------------------------------------------------------------------
@@ -411,7 +409,7 @@ class AsrRunner:
             try:
                 results.append(self.transcribe(Path(path), should_stop or (lambda: False)))
             except Stopped:
-                results.append(SampleFailure("the job was stopped before this file was finished"))
+                raise Stopped(results) from None  # the files before this one are done
         return results
 
     def transcribe(self, path: Path, should_stop: Callable[[], bool]) -> Any:
@@ -508,6 +506,7 @@ def load(
 ) -> AsrRunner:
     if output_dir is None:
         raise ModelLoadError("Speech recognition needs the job's results folder.")
+    keep_large_blocks_mapped()  # the speaker encoder is a torch model
     folder = whisper_folder(model)
     compute_type = str(settings.get("compute_type") or "int8")
     whisper = _whisper(folder, compute_type, _device(str(settings.get("device") or "cpu")))

@@ -9,12 +9,13 @@ the network (local files only; worker.runners sets HF_HUB_OFFLINE=1).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.runners import ModelLoadError
+from worker.runners import ModelLoadError, stop_check
+from worker.runners.memory import keep_large_blocks_mapped
 
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 MAX_LENGTH_DEFAULT = 512
@@ -94,6 +95,7 @@ def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
     import transformers
 
     quiet()
+    keep_large_blocks_mapped()
     refuse_pickles(folder)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(
@@ -125,12 +127,16 @@ class SequenceClassifier:
     max_length: int
     batch_size: int = 32
 
-    def probabilities(self, texts: Sequence[str]) -> list[list[float]]:
+    def probabilities(
+        self, texts: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[list[float]]:
         import torch
 
         out: list[list[float]] = [[] for _ in texts]
         order = _by_length(texts)
         for start in range(0, len(order), self.batch_size):
+            if start:
+                stop_check(should_stop)
             chunk = order[start : start + self.batch_size]
             encoded = self.tokenizer(
                 [texts[i] for i in chunk],
@@ -182,12 +188,16 @@ class TokenClassifier:
     max_length: int
     batch_size: int = 16
 
-    def word_tags(self, texts: Sequence[str]) -> list[list[WordTag]]:
+    def word_tags(
+        self, texts: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[list[WordTag]]:
         import torch
 
         out: list[list[WordTag]] = [[] for _ in texts]
         order = _by_length(texts)
         for start in range(0, len(order), self.batch_size):
+            if start:
+                stop_check(should_stop)
             chunk = order[start : start + self.batch_size]
             encoded = self.tokenizer(
                 [texts[i] for i in chunk],

@@ -218,7 +218,8 @@ class HFNerRunner:
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
     ) -> list[Any]:
         out = []
-        for text, words in zip(payloads, self._classifier.word_tags(payloads), strict=True):
+        tagged = self._classifier.word_tags(payloads, should_stop)
+        for text, words in zip(payloads, tagged, strict=True):
             out.append(
                 _result(
                     text, bio_tags(text, ((w.begin, w.end, w.label) for w in words), self._scheme)
