@@ -23,6 +23,9 @@ def _one_thread_per_process(**_: object) -> None:
     # Several worker processes on few cores: one math thread each avoids oversubscription
     # (MACHINE-NOTES: MiniLM fell from 204/s to 86/s with two 2-thread processes).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from worker.runners.memory import settle_allocator
+
+    settle_allocator()
     from django.db import connections
 
     # Forked children must not share the parent's database connections.

@@ -299,9 +299,14 @@ class _Progress:
         )
 
     def should_stop(self, *, force: bool = False) -> bool:
-        """True once the job is no longer RUNNING or this attempt lost its shard."""
+        """True once the job is no longer RUNNING or this attempt lost its shard.
+
+        Runners call it between the steps of a long batch: it also writes the progress
+        and the heartbeat, about once a second.
+        """
         if self.stop_reason:
             return True
+        self.maybe_flush()
         if not force and time.monotonic() - self._last_check < STOP_CHECK_SECONDS:
             return False
         self._last_check = time.monotonic()
@@ -324,7 +329,8 @@ class _Progress:
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps the shard's heartbeat fresh while one long sample is being predicted."""
+    """Keeps the shard's heartbeat fresh while a model loads or one long sample is being
+    predicted; started only for runners that want it (worker.runners says why)."""
 
     def __init__(self, shard_id: int, job_id: int, attempt: int) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{shard_id}")
@@ -391,7 +397,8 @@ def shard_run(shard_id: int, *, task_id: str = "") -> str | None:
         total=int(job.total_samples or 0),
     )
     heartbeat = _Heartbeat(shard.pk, job.pk, shard.attempts)
-    heartbeat.start()
+    if _wants_heartbeat_thread(job):
+        heartbeat.start()
     try:
         status = _shard_process(job, shard, progress)
     except (JobInputError, DatasetReadError, ModelLoadError) as exc:
@@ -419,6 +426,15 @@ def shard_run(shard_id: int, *, task_id: str = "") -> str | None:
             return None
     job_maybe_finalize(job.pk)
     return status
+
+
+def _wants_heartbeat_thread(job: Job) -> bool:
+    """Whether this job's runner needs a thread to keep the heartbeat (worker.runners)."""
+    try:
+        decide = getattr(runner_module(job.ml_app.key), "heartbeat_thread", None)
+        return decide is None or bool(decide(model_ref(job.model, job)))
+    except Exception:  # the shard fails while loading, with the message; a thread is harmless
+        return True
 
 
 def _shard_fail(shard: JobShard, progress: _Progress, message: str) -> None:

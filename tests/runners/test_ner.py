@@ -112,3 +112,45 @@ def test_bio_tags_repair_and_conll_mapping():
         (0, 3, "B-DATE"),
     ]
     assert bio_tags(text, [(0, 3, "B-DATE")], "conll") == []
+
+
+def test_spacy_looks_for_a_quit_between_its_minibatches():
+    from worker.runners import ModelRef, Stopped
+    from worker.runners.ner import SPACY_BATCH, load
+
+    runner = load(ModelRef("spacy", "builtin", "spacy-en-core-web-sm"), {})
+    texts = [f"Angela Merkel met {i} bankers in Paris on Monday." for i in range(3 * SPACY_BATCH)]
+    looks: list[int] = []
+
+    def quit_on_second_look() -> bool:
+        looks.append(1)
+        return len(looks) >= 2
+
+    with pytest.raises(Stopped) as stopped:
+        runner.predict(texts, should_stop=quit_on_second_look)
+    # The texts of the first two minibatches were done and are handed back in order.
+    done = stopped.value.done
+    assert len(done) == 2 * SPACY_BATCH
+    assert done[5]["text"] == texts[5]
+    assert done[5] == runner.predict([texts[5]])[0]
+    assert [e["word"] for e in done[5]["entities"]][:2] == ["Angela", "Merkel"]
+
+
+def test_only_models_with_long_steps_get_a_heartbeat_thread():
+    from types import SimpleNamespace
+
+    from worker.engine import _wants_heartbeat_thread
+
+    def job(app: str, source_type: str, source: str) -> SimpleNamespace:
+        model = SimpleNamespace(name="m", source_type=source_type, source=source)
+        return SimpleNamespace(ml_app=SimpleNamespace(key=app), model=model, model_name="m")
+
+    # VADER and spaCy write their heartbeat between batches and from should_stop.
+    assert not _wants_heartbeat_thread(job("sentiment-analysis", "builtin", "builtin:vader"))
+    ner = "named-entity-recognition"
+    assert not _wants_heartbeat_thread(job(ner, "builtin", "builtin:spacy-en-core-web-sm"))
+    assert not _wants_heartbeat_thread(job(ner, "spacy", "models/1/pipeline"))
+    # A transformer or Whisper can spend long in one call.
+    assert _wants_heartbeat_thread(job(ner, "huggingface", "models/2/checkpoint"))
+    assert _wants_heartbeat_thread(job("speech-recognition", "builtin", "builtin:whisper-tiny.en"))
+    assert _wants_heartbeat_thread(job("document-classification", "builtin", "builtin:minilm"))

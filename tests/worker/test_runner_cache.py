@@ -60,10 +60,10 @@ def test_only_torch_models_change_the_allocator(tmp_path):
 from pathlib import Path
 from worker.runners import ModelRef, get_runner, memory
 get_runner("named-entity-recognition", ModelRef("s", "builtin", "spacy-en-core-web-sm"), {{}})
-print(memory._done.is_set())
+print(memory._torch)
 get_runner("document-classification", ModelRef("m", "builtin", "minilm-zero-shot"), {{}},
            dataset_dir=Path({str(tmp_path)!r}))
-print(memory._done.is_set())
+print(memory._torch)
 """
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(

@@ -19,7 +19,17 @@ sample at a time, so a single bad sample never costs its neighbours.
 
 A runner whose batch can take seconds (a transformer over long documents, a long audio
 file) calls `should_stop` between steps and raises `Stopped` when it says so: the job was
-quit, and the user waits for that step only, not the whole batch.
+quit, and the user waits for that step only, not the whole batch. Calling it also keeps
+the shard's heartbeat fresh.
+
+    heartbeat_thread(model: ModelRef) -> bool  # optional; True when absent
+
+While a shard runs, a thread keeps its heartbeat fresh, for runners with long steps that
+call nothing back (a model load, one long audio file). A module whose runner answers
+False for a model gets no thread: the heartbeat is then written between batches and from
+`should_stop`. Once a process has had a second thread, glibc's allocator takes a lock on
+every malloc for the rest of its life: spaCy NER used 9-10 % more CPU a sentence in a
+process with an idle thread (bench), so VADER and spaCy run without one.
 """
 
 from __future__ import annotations

@@ -1,33 +1,54 @@
-"""The worker process's allocator, tuned for the models that need it."""
+"""The worker process's allocator (glibc malloc), set the same way in every process.
+
+glibc adapts two thresholds as a process runs: blocks above the mmap threshold get a
+mapping of their own, and free memory above the trim threshold at the top of the heap goes
+back to the system. Both start low (128 KiB) and rise when a large mapped block is freed,
+so how a worker allocates depended on what its process had done before: a spaCy worker
+child returned and re-took heap memory every batch (70 page faults a sentence, 936 `brk`
+calls in 10 s) where the same loop in a fresh interpreter had settled at none, and NER
+took 10 % more CPU a sentence.
+"""
 
 from __future__ import annotations
 
 import ctypes
-import threading
 
-# glibc's M_MMAP_THRESHOLD (mallopt parameter -3), and the value torch models get.
-M_MMAP_THRESHOLD = -3
-TORCH_MMAP_THRESHOLD_BYTES = 1024 * 1024
+# mallopt parameters (glibc malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MIB = 1024 * 1024
+# What glibc's own adaptation reaches at most on 64-bit: blocks under 32 MiB come from the
+# heap, and the heap keeps up to 64 MiB free at its top for the next batch.
+DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD = 32 * MIB, 64 * MIB
+# Torch models: see keep_large_blocks_mapped.
+TORCH_MMAP_THRESHOLD, TORCH_TRIM_THRESHOLD = 1 * MIB, 128 * 1024
 
-_done = threading.Event()
 
-
-def keep_large_blocks_mapped() -> None:
-    """Fix glibc's mmap threshold at 1 MiB in this process, once; torch runners call it.
-
-    glibc raises its mmap threshold (up to 32 MiB) each time a large block is freed; after
-    that, the tensors of padded batches (a new shape every batch) come from the heap and
-    fragment it: a MiniLM worker grew from 647 to 775 MiB over 1,500 documents, and kept
-    growing (bench). With the threshold fixed at 1 MiB it stays flat (1.03x at 2,000).
-    Only for torch models: spaCy's arrays of a few MiB then come from fresh mappings every
-    batch, and an NER job took 12 % more CPU (bench), so a process that never loads a torch
-    model keeps glibc's default.
-    """
-    if _done.is_set():
-        return
+def _mallopt(thresholds: dict[int, int]) -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: its allocator has its own rules
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, TORCH_MMAP_THRESHOLD_BYTES)
-    _done.set()
+        return False
+    return all(libc.mallopt(param, value) == 1 for param, value in thresholds.items())
+
+
+def settle_allocator() -> None:
+    """The adapted state from the start, in every worker process (set at fork)."""
+    _mallopt({M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD})
+
+
+_torch = False
+
+
+def keep_large_blocks_mapped() -> None:
+    """Map every block over 1 MiB and trim the heap: torch runners call it when they load.
+
+    The tensors of padded batches take a new shape every batch; from the heap they
+    fragment it: a MiniLM worker grew from 647 to 775 MiB over 1,500 documents and kept
+    growing (bench); mapped, it stays flat (1.03x at 2,000). Only for torch models: with
+    spaCy's arrays of a few MiB in fresh mappings every batch, NER took 12 % more CPU.
+    """
+    global _torch
+    if not _torch:
+        _torch = _mallopt(
+            {M_MMAP_THRESHOLD: TORCH_MMAP_THRESHOLD, M_TRIM_THRESHOLD: TORCH_TRIM_THRESHOLD}
+        )

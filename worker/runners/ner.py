@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.readers import Sample
-from worker.runners import ModelLoadError, ModelRef
+from worker.runners import ModelLoadError, ModelRef, Stopped, stop_check
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
@@ -39,6 +39,7 @@ SPACY_SM_SHA256 = {
     "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
     "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
 }
+SPACY_BATCH = 64  # texts per nlp.pipe minibatch
 # NER needs only the tokenizer, tok2vec and ner; the rest costs time for nothing.
 SPACY_EXCLUDE = ["tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "morphologizer"]
 TO_CONLL = {
@@ -185,8 +186,15 @@ class SpacyRunner:
             else:
                 pieces.append((owner, 0, text, None))
         tags: list[list[Tag]] = [[] for _ in payloads]
-        docs = self._nlp.pipe((piece[2] for piece in pieces), batch_size=64)
-        for (owner, offset, _, kinds), doc in zip(pieces, docs, strict=True):
+        docs = self._nlp.pipe((piece[2] for piece in pieces), batch_size=SPACY_BATCH)
+        for i, ((owner, offset, _, kinds), doc) in enumerate(zip(pieces, docs, strict=True)):
+            if i and i % SPACY_BATCH == 0:
+                # Between spaCy's minibatches: a quit, and the shard's sign of life (a
+                # large pipeline on a big batch runs for a while; see heartbeat_thread).
+                try:
+                    stop_check(should_stop)
+                except Stopped:
+                    raise Stopped([_result(payloads[o], tags[o]) for o in range(owner)]) from None
             tags[owner] += self._tags(doc, offset, kinds)
         return [_result(text, tags[i]) for i, text in enumerate(payloads)]
 
@@ -262,6 +270,12 @@ def _result(text: str, tags: list[Tag]) -> dict[str, Any]:
         ],
         "text": text,
     }
+
+
+def heartbeat_thread(model: ModelRef) -> bool:
+    """spaCy pipelines keep the shard alive through should_stop between minibatches, so
+    they run without a heartbeat thread (worker.runners says why a thread costs)."""
+    return model.source_type == "huggingface"
 
 
 def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> SpacyRunner | HFNerRunner:

@@ -68,8 +68,14 @@ class HFSentimentRunner:
     def predict(
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
     ) -> list[Any]:
-        rows = self._classifier.probabilities(payloads)
+        rows = self._classifier.probabilities(payloads, should_stop)
         return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
+
+
+def heartbeat_thread(model: ModelRef) -> bool:
+    """VADER needs no heartbeat thread: a batch takes milliseconds (worker.runners says why
+    a thread costs)."""
+    return model.source_type != "builtin"
 
 
 def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> VaderRunner | HFSentimentRunner:
