@@ -37,7 +37,6 @@ import numpy as np
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, SampleFailure, Stopped
-from worker.runners.memory import keep_large_blocks_mapped
 from worker.runners.weights import (
     ModelCache,
     PinnedPackage,
@@ -506,7 +505,6 @@ def load(
 ) -> AsrRunner:
     if output_dir is None:
         raise ModelLoadError("Speech recognition needs the job's results folder.")
-    keep_large_blocks_mapped()  # the speaker encoder is a torch model
     folder = whisper_folder(model)
     compute_type = str(settings.get("compute_type") or "int8")
     whisper = _whisper(folder, compute_type, _device(str(settings.get("device") or "cpu")))
