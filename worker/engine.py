@@ -501,8 +501,8 @@ def _process_batch(
 ) -> bool:
     """Write the batch's results and errors; False if the job was quit in the middle of it.
 
-    On a quit, the samples before the first one the model did not finish are written, the
-    rest are dropped: they were not done, and a later run of the job does them.
+    On a quit, the samples before the first one the model did not finish are written; the
+    rest are neither results nor errors, since they were never done.
     """
     good = [s for s in batch if s.error is None]
     finished = True
