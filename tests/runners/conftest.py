@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,14 @@ class JobRunner:
 @pytest.fixture
 def run_job(live_worker: Any, owner: Any) -> JobRunner:
     return JobRunner(owner)
+
+
+def quit_on_look(n: int) -> tuple[Callable[[], bool], list[int]]:
+    """A should_stop that says "quit" from its n-th call on, and the list of its calls."""
+    looks: list[int] = []
+
+    def should_stop() -> bool:
+        looks.append(1)
+        return len(looks) >= n
+
+    return should_stop, looks

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runners.conftest import user_dataset, user_model
+from tests.runners.conftest import quit_on_look, user_dataset, user_model
 from worker.runners import ModelLoadError
 from worker.runners.classification import labels_path, labels_read
 
@@ -223,11 +223,7 @@ def test_zero_shot_looks_for_a_quit_between_encoding_steps(zero_shot):
     from worker.runners.classification import ENCODE_BATCH
 
     docs = DOCS["finance"] * 3
-    looks: list[int] = []
-
-    def quit_on_second_look() -> bool:
-        looks.append(1)
-        return len(looks) >= 2
+    quit_on_second_look, looks = quit_on_look(2)
 
     with pytest.raises(Stopped) as stopped:
         zero_shot.predict(docs, should_stop=quit_on_second_look)

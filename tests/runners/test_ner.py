@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.runners.conftest import user_dataset, user_model
+from tests.runners.conftest import quit_on_look, user_dataset, user_model
 from tests.runners.ner_cases import CASES, REFERENCE_LINE, REFERENCE_TEXT
 from worker.runners.ner import bio_tags, headline_case, is_all_caps
 
@@ -120,11 +120,7 @@ def test_spacy_looks_for_a_quit_between_its_minibatches():
 
     runner = load(ModelRef("spacy", "builtin", "spacy-en-core-web-sm"), {})
     texts = [f"Angela Merkel met {i} bankers in Paris on Monday." for i in range(3 * SPACY_BATCH)]
-    looks: list[int] = []
-
-    def quit_on_second_look() -> bool:
-        looks.append(1)
-        return len(looks) >= 2
+    quit_on_second_look, _ = quit_on_look(2)
 
     with pytest.raises(Stopped) as stopped:
         runner.predict(texts, should_stop=quit_on_second_look)

@@ -134,8 +134,10 @@ class ZeroShotRunner:
     ) -> list[Any]:
         import torch
 
+        from worker.runners import hf
+
         # Sorted by length, so each step pads little; a quit is looked at between steps.
-        order = sorted(range(len(payloads)), key=lambda i: len(payloads[i]))
+        order = hf.by_length(payloads)
         parts = []
         for start in range(0, len(order), ENCODE_BATCH):
             if start:

@@ -111,7 +111,7 @@ def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def _by_length(texts: Sequence[str]) -> list[int]:
+def by_length(texts: Sequence[str]) -> list[int]:
     # Padding costs what the longest text of a batch costs: batch similar lengths together.
     return sorted(range(len(texts)), key=lambda i: len(texts[i]))
 
@@ -133,7 +133,7 @@ class SequenceClassifier:
         import torch
 
         out: list[list[float]] = [[] for _ in texts]
-        order = _by_length(texts)
+        order = by_length(texts)
         for start in range(0, len(order), self.batch_size):
             if start:
                 stop_check(should_stop)
@@ -194,7 +194,7 @@ class TokenClassifier:
         import torch
 
         out: list[list[WordTag]] = [[] for _ in texts]
-        order = _by_length(texts)
+        order = by_length(texts)
         for start in range(0, len(order), self.batch_size):
             if start:
                 stop_check(should_stop)
