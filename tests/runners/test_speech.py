@@ -167,3 +167,38 @@ def test_a_quit_stops_inside_a_long_file(tiny_en_runner, conversation: Conversat
     # The finished file is handed back to be written; the unfinished one is not a failure.
     assert stopped.value.done == [whole]
     assert len(calls) == looks + 3  # checked between decoded windows, then it gave up at once
+
+
+def test_a_quit_is_seen_inside_one_window(tiny_en_runner, conversation: Conversation, tmp_path):
+    """A 30 s window is an encode, a generate and an align: a quit after the encode must not
+    wait for the rest of the window (for Whisper base that is about a second more)."""
+    from worker.runners import Stopped
+    from worker.runners.asr import Checkpointed
+
+    checkpointed = tiny_en_runner._whisper.model
+    assert isinstance(checkpointed, Checkpointed)
+    inner = checkpointed._model
+    calls: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str):
+            attribute = getattr(inner, name)
+            if name not in Checkpointed.CALLS:
+                return attribute
+
+            def recorded(*args, **kwargs):
+                calls.append(name)
+                return attribute(*args, **kwargs)
+
+            return recorded
+
+    checkpointed._model = Recording()
+    try:
+        path = conversation.write(tmp_path / "one-window.wav")
+        with pytest.raises(Stopped) as stopped:
+            tiny_en_runner.predict([str(path)], should_stop=lambda: "encode" in calls)
+    finally:
+        checkpointed._model = inner
+    assert calls == ["encode"]  # the quit came while encoding; generate never started
+    assert stopped.value.done == []
+    assert checkpointed.should_stop() is False  # the shard's callback is not kept

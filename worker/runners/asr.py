@@ -15,9 +15,10 @@ For each audio file:
    its context; short clips transcribe worse), then give each word to the turn it falls in;
 6. write every turn that has words as its own WAV file under `segments/`.
 
-`should_stop` is checked between decoded Whisper segments, so quitting a job does not wait
-for a long file to finish; the unfinished file is left out of the results (it did not
-fail: it was not done).
+`should_stop` is checked between the steps of a file and before every call into the
+Whisper model (encode, generate, align of each 30 s window), so quitting a job does not wait
+for a long file, or even a whole window, to finish; the unfinished file is left out of the
+results (it did not fail: it was not done).
 """
 
 from __future__ import annotations
@@ -132,13 +133,48 @@ def _whisper(folder: Path, compute_type: str, device: str) -> Any:
 
         threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
         try:
-            return WhisperModel(
+            whisper = WhisperModel(
                 str(folder), device=device, compute_type=compute_type, cpu_threads=threads
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelLoadError(f"The Whisper model cannot be loaded: {exc}") from exc
+        whisper.model = Checkpointed(whisper.model)
+        return whisper
 
     return _whispers.get((str(folder), compute_type, device), build)
+
+
+class Checkpointed:
+    """The CTranslate2 Whisper model, with a quit check before each call into it.
+
+    One 30 s window is an encode, a generate and an align; for Whisper base on one core the
+    encode alone takes about 1 s and the window about 2 s, so a check between decoded
+    windows left a quit waiting up to 2 s. faster-whisper reaches the model only through
+    `WhisperModel.model`, so wrapping it here needs no copy of faster-whisper's code.
+    `should_stop` is set for the file being transcribed (one file at a time per process).
+    """
+
+    CALLS = frozenset({"encode", "generate", "align", "detect_language"})
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.should_stop: Callable[[], bool] = _never
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._model, name)
+        if name not in self.CALLS:
+            return attribute
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if self.should_stop():
+                raise Stopped
+            return attribute(*args, **kwargs)
+
+        return checked
+
+
+def _never() -> bool:
+    return False
 
 
 def _voice_encoder() -> Any:
@@ -424,6 +460,8 @@ class AsrRunner:
         regions = speech_regions(audio)
         if not regions:
             return {"segments": []}
+        if should_stop():
+            raise Stopped
         windows = _windows(regions)
         labels = cluster(_embed(_loudness_normalised(audio), windows), self._options.num_speakers)
         if should_stop():
@@ -436,22 +474,29 @@ class AsrRunner:
         self, audio: np.ndarray, should_stop: Callable[[], bool]
     ) -> list[tuple[float, float, str]]:
         multilingual = bool(getattr(self._whisper.model, "is_multilingual", False))
-        segments, _ = self._whisper.transcribe(
-            audio,
-            language=self._options.language if multilingual else "en",
-            beam_size=self._options.beam_size,
-            word_timestamps=True,
-            vad_filter=False,
-        )
-        words: list[tuple[float, float, str]] = []
-        for segment in segments:  # a generator: each step decodes the next 30 s window
-            if should_stop():
-                raise Stopped
-            if segment.words:
-                words += [(float(w.start), float(w.end), w.word) for w in segment.words]
-            elif segment.text.strip():
-                words.append((float(segment.start), float(segment.end), segment.text))
-        return words
+        checkpointed = self._whisper.model
+        if isinstance(checkpointed, Checkpointed):
+            checkpointed.should_stop = should_stop
+        try:
+            segments, _ = self._whisper.transcribe(
+                audio,
+                language=self._options.language if multilingual else "en",
+                beam_size=self._options.beam_size,
+                word_timestamps=True,
+                vad_filter=False,
+            )
+            words: list[tuple[float, float, str]] = []
+            for segment in segments:  # a generator: each step decodes the next 30 s window
+                if should_stop():
+                    raise Stopped
+                if segment.words:
+                    words += [(float(w.start), float(w.end), w.word) for w in segment.words]
+                elif segment.text.strip():
+                    words.append((float(segment.start), float(segment.end), segment.text))
+            return words
+        finally:
+            if isinstance(checkpointed, Checkpointed):
+                checkpointed.should_stop = _never  # the shard's callback must not outlive it
 
     def _segment_base(self, path: Path) -> Path:
         resolved = path.resolve()
