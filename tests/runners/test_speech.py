@@ -166,7 +166,7 @@ def test_a_quit_stops_inside_a_long_file(tiny_en_runner, conversation: Conversat
         tiny_en_runner.predict([str(short), str(long)], should_stop=quit_in_the_long_file)
     # The finished file is handed back to be written; the unfinished one is not a failure.
     assert stopped.value.done == [whole]
-    assert len(calls) == looks + 3  # checked between decoded windows, then it gave up at once
+    assert len(calls) == looks + 3  # checked between steps, then it gave up at once
 
 
 def test_a_quit_is_seen_inside_one_window(tiny_en_runner, conversation: Conversation, tmp_path):

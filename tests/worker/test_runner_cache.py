@@ -48,9 +48,11 @@ def test_settings_that_change_the_model_get_their_own_runner():
     assert get_runner(APP, VADER, {"device": "cuda"}) is not cpu
 
 
-def test_only_torch_models_change_the_allocator(tmp_path):
-    # A fresh process: spaCy keeps glibc's default (a fixed mmap threshold slows it),
-    # loading MiniLM fixes it (torch's padded batches fragment the heap otherwise).
+def test_the_allocator_follows_the_model_of_each_shard(tmp_path):
+    # A fresh process: spaCy keeps the settled thresholds (a 1 MiB mmap threshold slows
+    # it), MiniLM gets the torch ones (its padded batches fragment the heap otherwise),
+    # and a spaCy job after it, in the same process, gets the settled ones back, even
+    # though MiniLM stays loaded in the cache.
     import subprocess
     import sys
     from pathlib import Path
@@ -59,14 +61,19 @@ def test_only_torch_models_change_the_allocator(tmp_path):
     script = f"""
 from pathlib import Path
 from worker.runners import ModelRef, get_runner, memory
-get_runner("named-entity-recognition", ModelRef("s", "builtin", "spacy-en-core-web-sm"), {{}})
+spacy = ModelRef("s", "builtin", "spacy-en-core-web-sm")
+minilm = ModelRef("m", "builtin", "minilm-zero-shot")
+get_runner("named-entity-recognition", spacy, {{}})
 print(memory._torch)
-get_runner("document-classification", ModelRef("m", "builtin", "minilm-zero-shot"), {{}},
-           dataset_dir=Path({str(tmp_path)!r}))
+get_runner("document-classification", minilm, {{}}, dataset_dir=Path({str(tmp_path)!r}))
+print(memory._torch)
+get_runner("named-entity-recognition", spacy, {{}})
+print(memory._torch)
+get_runner("document-classification", minilm, {{}}, dataset_dir=Path({str(tmp_path)!r}))
 print(memory._torch)
 """
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split() == ["False", "True"]
+    assert out.stdout.split() == ["False", "True", "False", "True"]

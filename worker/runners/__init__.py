@@ -30,6 +30,11 @@ False for a model gets no thread: the heartbeat is then written between batches 
 `should_stop`. Once a process has had a second thread, glibc's allocator takes a lock on
 every malloc for the rest of its life: spaCy NER used 9-10 % more CPU a sentence in a
 process with an idle thread (bench), so VADER and spaCy run without one.
+
+    large_tensors(model: ModelRef) -> bool  # optional; False when absent
+
+True for torch models: get_runner then sets the allocator for them before every shard
+(worker.runners.memory.allocator_for says why), and back for the next model that is not.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
+
+from worker.runners import memory
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ def _named_keywords(func: Callable[..., Any], context: dict[str, Any]) -> dict[s
 def get_runner(app_key: str, model: ModelRef, settings: dict[str, Any], **extra: Any) -> Runner:
     """Load once per worker process; consecutive jobs with the same model reuse it."""
     module = runner_module(app_key)
+    large_tensors = getattr(module, "large_tensors", None)
+    memory.allocator_for(bool(large_tensors and large_tensors(model)))
     extra = _named_keywords(module.load, extra)
     key = (
         app_key,

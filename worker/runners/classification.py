@@ -20,7 +20,6 @@ from typing import Any
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, stop_check
-from worker.runners.memory import keep_large_blocks_mapped
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
@@ -103,7 +102,6 @@ def _minilm(device: str) -> Any:
 
     def build() -> Any:
         verify_sha256(folder / "model.safetensors", MINILM_SHA256, "all-MiniLM-L6-v2")
-        keep_large_blocks_mapped()
         from sentence_transformers import SentenceTransformer
 
         hf.quiet()
@@ -172,6 +170,11 @@ class HFClassificationRunner:
 def _result(probabilities: list[float], labels: list[str]) -> dict[str, Any]:
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return {"probabilities": [round(p, 6) for p in probabilities], "label": labels[best]}
+
+
+def large_tensors(model: ModelRef) -> bool:
+    """MiniLM and Hugging Face checkpoints are both torch models (memory.allocator_for)."""
+    return True
 
 
 def load(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from worker.runners import ModelLoadError, stop_check
-from worker.runners.memory import keep_large_blocks_mapped
 
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 MAX_LENGTH_DEFAULT = 512
@@ -95,7 +94,6 @@ def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
     import transformers
 
     quiet()
-    keep_large_blocks_mapped()
     refuse_pickles(folder)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(

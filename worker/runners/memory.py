@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 # What glibc's own adaptation reaches at most on 64-bit: blocks under 32 MiB come from the
 # heap, and the heap keeps up to 64 MiB free at its top for the next batch.
 DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD = 32 * MIB, 64 * MIB
-# Torch models: see keep_large_blocks_mapped.
+# Torch models: see allocator_for.
 TORCH_MMAP_THRESHOLD, TORCH_TRIM_THRESHOLD = 1 * MIB, 128 * 1024
 
 
@@ -36,20 +36,31 @@ def settle_allocator() -> None:
     _mallopt({M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD})
 
 
-_torch = False
+_torch = False  # whether the torch thresholds are in force in this process
 
 
-def keep_large_blocks_mapped() -> None:
-    """Map every block over 1 MiB and trim the heap: transformer runners call it on load.
+def allocator_for(large_tensors: bool) -> None:
+    """Thresholds for the model a shard is about to run; get_runner calls it every shard.
 
-    The tensors of padded batches take a new shape every batch; from the heap they
-    fragment it: a MiniLM worker grew from 647 to 775 MiB over 1,500 documents and kept
-    growing (bench); mapped, it stays flat (1.03x at 2,000). Only for transformers: with
-    spaCy's arrays of a few MiB in fresh mappings every batch, NER took 12 % more CPU, and
-    Whisper (CTranslate2) 20 % more a file, while its memory stays flat without (1.00x).
+    Torch runners (`large_tensors`): map every block over 1 MiB and trim the heap. The
+    tensors of padded batches take a new shape every batch; from the heap they fragment
+    it: a MiniLM worker grew from 647 to 775 MiB over 1,500 documents and kept growing
+    (bench); mapped, it stays flat (1.03x at 2,000).
+    Everything else gets settle_allocator's thresholds back: with spaCy's arrays of a few
+    MiB in fresh mappings every batch, NER took 12 % more CPU, and Whisper (CTranslate2)
+    20 % more a file, while its memory stays flat without (1.00x). Set per shard, not at
+    load, so a spaCy job after a MiniLM job in the same process runs at full speed.
     """
     global _torch
-    if not _torch:
-        _torch = _mallopt(
+    if large_tensors == _torch:
+        return
+    if large_tensors:
+        changed = _mallopt(
             {M_MMAP_THRESHOLD: TORCH_MMAP_THRESHOLD, M_TRIM_THRESHOLD: TORCH_TRIM_THRESHOLD}
         )
+    else:
+        changed = _mallopt(
+            {M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD}
+        )
+    if changed:
+        _torch = large_tensors

@@ -272,6 +272,11 @@ def _result(text: str, tags: list[Tag]) -> dict[str, Any]:
     }
 
 
+def large_tensors(model: ModelRef) -> bool:
+    """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
+    return model.source_type == "huggingface"
+
+
 def heartbeat_thread(model: ModelRef) -> bool:
     """spaCy pipelines keep the shard alive through should_stop between minibatches, so
     they run without a heartbeat thread (worker.runners says why a thread costs)."""

@@ -72,6 +72,11 @@ class HFSentimentRunner:
         return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
 
 
+def large_tensors(model: ModelRef) -> bool:
+    """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
+    return model.source_type == "huggingface"
+
+
 def heartbeat_thread(model: ModelRef) -> bool:
     """VADER needs no heartbeat thread: a batch takes milliseconds (worker.runners says why
     a thread costs)."""
