@@ -29,7 +29,8 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,16 @@ class Checkpointed:
     def __init__(self, model: Any) -> None:
         self._model = model
         self.should_stop: Callable[[], bool] = _never
+
+    @contextmanager
+    def watching(self, should_stop: Callable[[], bool]) -> Iterator[None]:
+        """Check `should_stop` for the calls made inside; the shard's callback is dropped
+        after, so it never outlives the file."""
+        self.should_stop = should_stop
+        try:
+            yield
+        finally:
+            self.should_stop = _never
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._model, name)
@@ -474,10 +485,7 @@ class AsrRunner:
         self, audio: np.ndarray, should_stop: Callable[[], bool]
     ) -> list[tuple[float, float, str]]:
         multilingual = bool(getattr(self._whisper.model, "is_multilingual", False))
-        checkpointed = self._whisper.model
-        if isinstance(checkpointed, Checkpointed):
-            checkpointed.should_stop = should_stop
-        try:
+        with self._whisper.model.watching(should_stop):
             segments, _ = self._whisper.transcribe(
                 audio,
                 language=self._options.language if multilingual else "en",
@@ -494,9 +502,6 @@ class AsrRunner:
                 elif segment.text.strip():
                     words.append((float(segment.start), float(segment.end), segment.text))
             return words
-        finally:
-            if isinstance(checkpointed, Checkpointed):
-                checkpointed.should_stop = _never  # the shard's callback must not outlive it
 
     def _segment_base(self, path: Path) -> Path:
         resolved = path.resolve()

@@ -21,6 +21,8 @@ MIB = 1024 * 1024
 DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD = 32 * MIB, 64 * MIB
 # Torch models: see allocator_for.
 TORCH_MMAP_THRESHOLD, TORCH_TRIM_THRESHOLD = 1 * MIB, 128 * 1024
+SETTLED = {M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD}
+TORCH = {M_MMAP_THRESHOLD: TORCH_MMAP_THRESHOLD, M_TRIM_THRESHOLD: TORCH_TRIM_THRESHOLD}
 
 
 def _mallopt(thresholds: dict[int, int]) -> bool:
@@ -33,7 +35,7 @@ def _mallopt(thresholds: dict[int, int]) -> bool:
 
 def settle_allocator() -> None:
     """The adapted state from the start, in every worker process (set at fork)."""
-    _mallopt({M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD})
+    _mallopt(SETTLED)
 
 
 _torch = False  # whether the torch thresholds are in force in this process
@@ -54,13 +56,5 @@ def allocator_for(large_tensors: bool) -> None:
     global _torch
     if large_tensors == _torch:
         return
-    if large_tensors:
-        changed = _mallopt(
-            {M_MMAP_THRESHOLD: TORCH_MMAP_THRESHOLD, M_TRIM_THRESHOLD: TORCH_TRIM_THRESHOLD}
-        )
-    else:
-        changed = _mallopt(
-            {M_MMAP_THRESHOLD: DEFAULT_MMAP_THRESHOLD, M_TRIM_THRESHOLD: DEFAULT_TRIM_THRESHOLD}
-        )
-    if changed:
+    if _mallopt(TORCH if large_tensors else SETTLED):
         _torch = large_tensors
