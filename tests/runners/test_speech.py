@@ -117,7 +117,58 @@ def test_every_audio_format_is_read_and_a_corrupt_file_lands_in_errors(
         assert word_error_rate(words(first.text), words(row[5])) <= 0.25, row
     (error,) = finished.errors()
     assert error["index"] == 4 and error["input"] == "e_broken.mp3"
-    assert error["reason"].startswith("not a readable audio file")
+    assert error["reason"] == (
+        "not a readable audio file (wav, flac, mp3, ogg, m4a): "
+        "invalid data found when processing input"
+    )
+    assert finished.summary()["error_reasons"] == {error["reason"]: 1}
+
+
+def _video_only(path):
+    """A file with a video stream and no audio (an .m4a that is really a silent clip)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width = stream.height = 32
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_unreadable_audio_reasons_are_sentences_without_errno_or_path(tmp_path):
+    """What errors.jsonl and the job window say for each way a file can fail to decode:
+    FFmpeg's own words, never `[Errno 1094995529]`, an exception class or the worker's path."""
+    from worker.runners import SampleFailure
+    from worker.runners.asr import AsrRunner, Options
+
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3\x03\x00\x00\x00" + bytes(range(256)) * 8)
+    text = tmp_path / "notes.wav"
+    text.write_text("these are meeting notes, not a recording\n")
+    silent = tmp_path / "silent.wav"
+    silent.write_bytes(b"")
+    video = _video_only(tmp_path / "clip.m4a")
+    runner = AsrRunner(None, Options("en", 5, None), tmp_path / "out", tmp_path)
+    prefix = "not a readable audio file (wav, flac, mp3, ogg, m4a): "
+    expected = {
+        broken: prefix + "invalid data found when processing input",
+        text: prefix + "invalid data found when processing input",
+        silent: prefix + "invalid data found when processing input",
+        video: prefix + "it has no audio track",
+        tmp_path / "gone.wav": prefix + "no such file or directory",
+    }
+    for path, reason in expected.items():
+        result = runner.transcribe(path, lambda: False)
+        assert isinstance(result, SampleFailure), path
+        assert result.reason == reason
+        assert str(tmp_path) not in result.reason
+        assert not re.search(r"Errno|\d{5,}|Error\b|\[|'", result.reason), result.reason
 
 
 def test_whisper_base_transcribes_the_platform_call(run_job):

@@ -27,6 +27,7 @@ import bisect
 import csv
 import hashlib
 import io
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,7 @@ from worker.runners.weights import (
 )
 
 SAMPLE_RATE = 16000
+AUDIO_FORMATS = "wav, flac, mp3, ogg, m4a"
 HEADER = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
 # The engine gives a shard at least this many samples (one file is seconds of work).
 MIN_SHARD_SAMPLES = 1
@@ -77,6 +79,8 @@ AUTO_MAX_SPEAKERS = 8
 AUTO_MIN_SILHOUETTE = 0.25
 SNAP_REACH_S = 0.6  # a speaker change moves to the quietest moment this close to it
 ENERGY_FRAME_S = 0.01
+
+log = logging.getLogger(__name__)
 
 _whispers = ModelCache(size=2)
 _shared = ModelCache(size=2)  # the speaker encoder and the mel filterbank
@@ -464,8 +468,7 @@ class AsrRunner:
         try:
             audio = np.asarray(decode_audio(str(path), sampling_rate=SAMPLE_RATE), np.float32)
         except Exception as exc:  # PyAV raises many kinds for a corrupt or non-audio file
-            reason = str(exc).split(": '")[0].strip() or type(exc).__name__
-            return SampleFailure(f"not a readable audio file ({reason})")
+            return SampleFailure(unreadable_audio_reason(exc))
         if audio.size == 0:
             return SampleFailure("the audio file holds no sound")
         regions = speech_regions(audio)
@@ -535,6 +538,26 @@ class AsrRunner:
                 }
             )
         return rows
+
+
+def unreadable_audio_reason(exc: BaseException) -> str:
+    """Why a file could not be decoded, as a sentence for errors.jsonl and the job window.
+
+    FFmpeg's errors carry an errno (`[Errno 1094995529] Invalid data found when processing
+    input: '/path'`): the reason keeps only FFmpeg's own words, never the number, the class
+    name or the worker's path. A file with streams but no audio makes faster-whisper index
+    an empty tuple; anything else is logged with its traceback and named in general terms.
+    """
+    strerror = getattr(exc, "strerror", None)  # av.error.FFmpegError and OSError have it
+    if isinstance(exc, IndexError):
+        detail = "it has no audio track"
+    elif isinstance(strerror, str) and strerror.strip():
+        words = strerror.strip().rstrip(".")
+        detail = words[:1].lower() + words[1:]
+    else:
+        log.warning("audio decoding failed", exc_info=exc)
+        detail = "the audio could not be decoded"
+    return f"not a readable audio file ({AUDIO_FORMATS}): {detail}"
 
 
 def _loudness_normalised(audio: np.ndarray) -> np.ndarray:
