@@ -193,10 +193,148 @@ def test_outsiders_lists_do_not_show_the_owners_objects(objects, outsider):
         if route.params:
             continue
         response = (api if route.is_api else web).get(route.url(objects))
-        if response.status_code == 200 and not response.get("Content-Disposition"):
-            body = response.content.decode()
-            leaked = [n for n in names if n in body]
-            assert not leaked, (route.name, leaked)
+        if route.name in REDIRECTS:
+            assert response.status_code == 302, (route.name, response.status_code)
+            response = web.get(response["Location"])
+        # Every list answers: a page that fails is not a page that hides the owner's objects.
+        assert response.status_code == 200, (route.name, response.status_code)
+        body = response.content.decode()
+        leaked = [n for n in names if n in body]
+        assert not leaked, (route.name, leaked)
+
+
+# What the owner's GET answers where it is not a page (200): a redirect to a page of the
+# app, or 405 for a route that only changes state (POST, or DELETE in the API).
+REDIRECTS = {"home": "/projects/"}
+WRITE_ONLY = {
+    "accounts:token_revoke",
+    "accounts:member_remove",
+    "api:project_delete_view",
+    "api:job_quit_view",
+    "api:model_delete_view",
+    "api:dataset_delete_view",
+    "projects:delete",
+    "catalog:model_delete",
+    "catalog:dataset_delete",
+    "jobs:quit",
+    "jobs:delete",
+    "exports:create",
+}
+# Pages that also take a POST (a form posting to itself).
+FORM_PAGES = {
+    "jobs:new",
+    "projects:list",
+    "accounts:tokens",
+    "accounts:organization",
+    "catalog:model_add",
+    "catalog:dataset_add",
+}
+
+
+def test_the_expected_answers_name_real_routes():
+    names = {r.name for r in PRIVATE}
+    assert (set(REDIRECTS) | WRITE_ONLY | FORM_PAGES) <= names
+
+
+@pytest.mark.worker
+def test_owner_reaches_every_route_and_writes_need_post_and_csrf(objects, owner):
+    web = Client()
+    web.force_login(owner)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    api = _api(owner)
+    for route in PRIVATE:
+        url = route.url(objects)
+        response = (api if route.is_api else web).get(url)
+        if route.name in WRITE_ONLY:
+            assert response.status_code == 405, (url, response.status_code)
+        elif route.name in REDIRECTS:
+            assert response.status_code == 302, (url, response.status_code)
+            assert response["Location"] == REDIRECTS[route.name], url
+        else:
+            assert response.status_code == 200, (url, response.status_code)
+        if not route.is_api and (route.name in WRITE_ONLY or route.name in FORM_PAGES):
+            # A state-changing URL refuses a POST without a CSRF token.
+            assert strict.post(url).status_code == 403, url
+
+
+@pytest.mark.worker
+def test_owner_quits_a_finished_job_and_posts_an_empty_export_form(objects, owner):
+    """The two write routes the matrix can post without destroying its objects, posted
+    for real: both answer with the app's own page, and nothing is lost."""
+    web = Client()
+    web.force_login(owner)
+    job = objects["job"]
+    quit_response = web.post(f"/jobs/{job.pk}/quit/")
+    assert quit_response.status_code == 302, quit_response.status_code
+    assert quit_response["Location"] == f"/jobs/{job.pk}/"
+    job.refresh_from_db()
+    assert job.status == "COMPLETED"  # a finished job stays as it ended
+    export = web.post(f"/jobs/{job.pk}/exports/")
+    assert export.status_code == 400, export.status_code  # the form again, with its errors
+    assert "This field is required" in export.content.decode()
+    assert not job.exports.exists()
+
+
+@pytest.mark.worker
+def test_anonymous_visitors_are_sent_to_login_or_get_401(objects):
+    anonymous = Client()
+    for route in PRIVATE:
+        url = route.url(objects)
+        for method in ("get", "post"):
+            response = getattr(anonymous, method)(url)
+            if route.is_api:
+                assert response.status_code in (401, 405), (method, url, response.status_code)
+            else:
+                assert response.status_code == 302, (method, url, response.status_code)
+                assert response["Location"].startswith("/accounts/login/"), url
+
+
+@pytest.mark.worker
+def test_outsiders_get_404_for_every_object_route(objects, outsider):
+    web = Client()
+    web.force_login(outsider)
+    api = _api(outsider)
+    for route in PRIVATE:
+        if not route.params:
+            continue
+        url = route.url(objects)
+        if route.is_api:
+            # A well-formed body, so the answer is about access, not about the payload.
+            statuses = {
+                "get": api.get(url).status_code,
+                "post": api.post(url, VALID_API_BODY, content_type="application/json").status_code,
+                "delete": api.delete(url).status_code,
+            }
+        else:
+            statuses = {m: getattr(web, m)(url).status_code for m in ("get", "post", "delete")}
+        assert set(statuses.values()) <= {404, 405}, (url, statuses)
+        assert 404 in statuses.values(), (url, statuses)
+    # Nothing was changed by all that.
+    objects["job"].refresh_from_db()
+    objects["project"].refresh_from_db()
+    objects["token"].refresh_from_db()
+    assert objects["token"].revoked_at is None
+
+
+@pytest.mark.worker
+def test_outsiders_lists_do_not_show_the_owners_objects(objects, outsider):
+    web = Client()
+    web.force_login(outsider)
+    api = _api(outsider)
+    names = ("Matrix", "matrix-job", "matrix-data", "matrix-model")
+    for route in PRIVATE:
+        if route.params:
+            continue
+        response = (api if route.is_api else web).get(route.url(objects))
+        if route.name in REDIRECTS:
+            assert response.status_code == 302, (route.name, response.status_code)
+            response = web.get(response["Location"])
+        # Every list answers: a page that fails is not a page that hides the owner's objects.
+        assert response.status_code == 200, (route.name, response.status_code)
+        body = response.content.decode()
+        leaked = [n for n in names if n in body]
+        assert not leaked, (route.name, leaked)
 
 
 @pytest.mark.worker

@@ -92,5 +92,5 @@ def test_too_many_files_is_refused(tmp_path):
 def test_not_an_archive(tmp_path):
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"not a zip at all")
-    with pytest.raises(ArchiveError):
+    with pytest.raises(ArchiveError, match="The archive could not be read: File is not a zip file"):
         archive_extract(junk, tmp_path / "out", max_bytes=10_000, max_files=5)

@@ -78,8 +78,19 @@ def test_registered_folder_is_not_copied_and_must_stay_inside(owner, sentiment_a
         (folder / name).write_text(data)
     model = model_add(user=owner, name="nfs-bert", ml_app=sentiment_app, folder="nfs/team/bert")
     assert model.source == "nfs/team/bert"
-    for bad in ("../outside", "/etc", "results", "datasets/1"):
-        with pytest.raises(ValidationError):
+    for managed in ("datasets/1", "results"):  # existing folders, so the rule is what refuses
+        (storage_root() / managed).mkdir(parents=True, exist_ok=True)
+    (storage_root() / "escape").symlink_to("/etc")
+    refusals = {
+        "../outside": "may not contain '..'",
+        "/etc": "relative to the storage root, not an absolute path",
+        "escape": "leads outside its folder",
+        "results": "managed by the platform",
+        "datasets/1": "managed by the platform",
+        "nfs/missing": "is not a folder under the storage root",
+    }
+    for bad, message in refusals.items():
+        with pytest.raises(ValidationError, match=message):
             model_add(user=owner, name=f"bad{len(bad)}", ml_app=sentiment_app, folder=bad)
 
 

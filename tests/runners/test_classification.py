@@ -172,10 +172,23 @@ def test_labels_file_tab_descriptions_and_order(tmp_path: Path):
     assert [(c.label, c.description) for c in classes] == [("b", "the letter b"), ("a", "a")]
 
 
-@pytest.mark.parametrize("name", ["../labels.txt", "/etc/passwd", "", "sub/../../x"])
-def test_labels_file_must_stay_inside_the_dataset(tmp_path: Path, name: str):
-    with pytest.raises(ModelLoadError):
-        labels_path(tmp_path / "dataset", name)
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("../labels.txt", "must be a path inside the dataset"),
+        ("/etc/passwd", "must be a path inside the dataset"),
+        ("", "must be a path inside the dataset"),
+        ("sub/../../x", "must be a path inside the dataset"),
+        ("escape/passwd", "leads outside the dataset"),
+        ("missing.txt", "The dataset has no labels file 'missing.txt'"),
+    ],
+)
+def test_labels_file_must_stay_inside_the_dataset(tmp_path: Path, name: str, message: str):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "escape").symlink_to("/etc")
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        labels_path(dataset, name)
 
 
 def test_labels_file_needs_two_distinct_classes(tmp_path: Path):

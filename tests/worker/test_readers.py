@@ -144,7 +144,7 @@ def test_malformed_csv_is_a_dataset_error(tmp_path):
     path.write_bytes(b"text\n" + b"x" * (17 * 1024 * 1024) + b"\n")  # over the field limit
     with pytest.raises(DatasetReadError, match=r"r\.csv is not a readable CSV file"):
         count_samples(path)
-    with pytest.raises(DatasetReadError):
+    with pytest.raises(DatasetReadError, match=r"r\.csv is not a readable CSV file"):
         list(iter_samples(path))
 
 
