@@ -27,6 +27,7 @@ from apps.core.text import name_problem
 from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples, iter_samples
 
+ITEM_NAME_MAX_LENGTH = 150  # MLModel.name, Dataset.name
 USER_VISIBILITIES = (Visibility.PRIVATE, Visibility.ORGANIZATION)
 MANAGED_AREAS = ("datasets", "models", "results")
 
@@ -35,9 +36,7 @@ def _check_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Give it a name."]})
-    if len(name) > 150:
-        raise ValidationError({"name": ["At most 150 characters."]})
-    if problem := name_problem(name):
+    if problem := name_problem(name, max_length=ITEM_NAME_MAX_LENGTH):
         raise ValidationError({"name": [problem]})
     if visibility not in USER_VISIBILITIES:
         raise ValidationError({"visibility": ["Choose private or organization."]})
@@ -120,7 +119,7 @@ def _unpack(uploads: Iterable[UploadedFile], staging: Path) -> None:
 
 def _registered_folder(folder: str) -> tuple[str, Path]:
     try:
-        path = safe_join(storage_root(), folder)
+        path = safe_join(storage_root(), folder, within="the storage root")
     except UnsafePathError as exc:
         raise ValidationError({"folder": [str(exc)]}) from exc
     if path == storage_root():

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 MAX_PATH_LENGTH = 1024
+PATH_TOO_LONG = f"The path is longer than {MAX_PATH_LENGTH:,} characters."
 
 
 class UnsafePathError(ValueError):
@@ -24,18 +25,21 @@ def storage_root() -> Path:
     return root.resolve()
 
 
-def safe_join(root: Path, relative: str) -> Path:
-    """Resolve `relative` under `root`, refusing anything that escapes it."""
+def safe_join(root: Path, relative: str, *, within: str = "the dataset") -> Path:
+    """Resolve `relative` under `root`, refusing anything that escapes it.
+
+    `within` names the root the way the user knows it, for the messages.
+    """
     if relative is None:
         relative = ""
     if len(relative) > MAX_PATH_LENGTH:
-        raise UnsafePathError(f"The path is longer than {MAX_PATH_LENGTH} characters.")
+        raise UnsafePathError(PATH_TOO_LONG)
     if "\x00" in relative:
         raise UnsafePathError("The path contains a NUL byte.")
     text = relative.strip().replace("\\", "/")
     pure = PurePosixPath(text)
     if pure.is_absolute() or text.startswith("~"):
-        raise UnsafePathError("Give a path relative to the dataset, not an absolute path.")
+        raise UnsafePathError(f"Give a path relative to {within}, not an absolute path.")
     if ".." in pure.parts:
         raise UnsafePathError("The path may not contain '..'.")
     root = root.resolve()
@@ -46,7 +50,7 @@ def safe_join(root: Path, relative: str) -> Path:
 
 
 def storage_path(relative: str) -> Path:
-    return safe_join(storage_root(), relative)
+    return safe_join(storage_root(), relative, within="the storage root")
 
 
 def display_path(relative: str) -> str:
