@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,7 +26,7 @@ def redis_server() -> Iterator[Path]:
     proc, sock = redis_start(Path(os.environ["RUN_DIR"]))
     yield sock
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
 
 
 def _worker_database_url() -> str:
@@ -43,9 +43,12 @@ def _worker_database_url() -> str:
 class WorkerPool:
     """One `celery worker` (prefork) started by the test session."""
 
+    running: ClassVar[int] = 0  # how many pools of this session are up
+
     def __init__(self, name: str, concurrency: int, log: Path) -> None:
         self.name, self.concurrency, self.log = name, concurrency, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.counted = False
 
     def start(self) -> None:
         env = {**os.environ, "DATABASE_URL": _worker_database_url(), "PYTHONUNBUFFERED": "1"}
@@ -80,7 +83,7 @@ class WorkerPool:
         )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         from worker.celery import app
 
         deadline = time.monotonic() + timeout
@@ -90,8 +93,11 @@ class WorkerPool:
                 raise RuntimeError(
                     f"worker exited; see {self.log}:\n{self.log.read_text()[-3000:]}"
                 )
-            replies = app.control.ping(timeout=0.5)
+            replies = app.control.ping(timeout=1.0)
             if any(f"{self.name}@" in key for reply in replies for key in reply):
+                if not self.counted:
+                    WorkerPool.running += 1
+                    self.counted = True
                 return
         raise RuntimeError(f"worker not ready in {timeout}s; see {self.log}")
 
@@ -103,10 +109,13 @@ class WorkerPool:
         return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
+        if self.counted:
+            WorkerPool.running -= 1
+            self.counted = False
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -131,22 +140,69 @@ def catalog(transactional_db: Any) -> Iterator[dict[str, int]]:
     _quiesce_jobs()
 
 
-def _quiesce_jobs(timeout: float = 15) -> None:
+def _quiesce_jobs(timeout: float = 180) -> None:
     """Stop what the session worker is still doing before the database is flushed.
 
     A job a test queued but did not wait for may be running when the test ends; on
-    PostgreSQL the flush (TRUNCATE) and a shard's transaction would deadlock.
+    PostgreSQL the flush (TRUNCATE) and a shard's transaction would deadlock. Giving up
+    quietly would only move the failure to a later test, so a worker that never settles
+    fails the test that left it busy.
     """
     from apps.jobs.models import ACTIVE_STATUSES, Job, JobShard, ShardStatus
 
-    Job.objects.filter(status__in=ACTIVE_STATUSES).update(status="STOPPED")
+    busy = Job.objects.filter(status__in=ACTIVE_STATUSES).update(status="STOPPED")
     JobShard.objects.filter(status=ShardStatus.PENDING).update(status=ShardStatus.CANCELLED)
+    if not (busy and WorkerPool.running):
+        return
+    wait_until(
+        lambda: not JobShard.objects.filter(status=ShardStatus.RUNNING).exists(),
+        timeout=timeout,
+        what="the running shards to see the stop",
+    )
+    # A shard that saw the stop may still be writing its last rows: wait for the worker's
+    # processes to hold no task at all (the last write happens inside the task).
+    wait_worker_idle(timeout=timeout)
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 120,
+    what: str = "condition",
+    not_ready: tuple[type[BaseException], ...] = (),
+    every: float = 0.05,
+) -> Any:
+    """Poll `predicate` until it returns something true, or fail after `timeout` seconds.
+
+    Deadlines are generous upper bounds (CI shares its cores): a passing test returns as
+    soon as the condition holds. Exceptions listed in `not_ready` (a server still
+    starting, a connection refused, a read timeout) count as "not yet".
+    """
     deadline = time.monotonic() + timeout
-    while JobShard.objects.filter(status=ShardStatus.RUNNING).exists():
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    time.sleep(0.3)  # let a shard's last write (after it saw the stop) commit
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except not_ready as exc:
+            last, value = exc, None
+        if value:
+            return value
+        time.sleep(every)
+    detail = f" (last error: {last!r})" if last is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+def wait_worker_idle(timeout: float = 120) -> None:
+    """Wait until no worker process of the session holds a task (active or reserved)."""
+    from worker.celery import app
+
+    def idle() -> bool:
+        inspector = app.control.inspect(timeout=1.0)
+        active, reserved = inspector.active(), inspector.reserved()
+        if active is None or reserved is None:
+            return False  # no worker answered in time: a busy worker is not an idle one
+        return not any(active.values()) and not any(reserved.values())
+
+    wait_until(idle, timeout=timeout, what="the worker to be idle", every=0.1)
 
 
 @pytest.fixture
@@ -201,18 +257,21 @@ def outsider_client(outsider: Any) -> Any:
 def wait_for_job(
     job_id: int,
     statuses: tuple[str, ...] = ("COMPLETED", "FAILED", "STOPPED"),
-    timeout: float = 120,
+    timeout: float = 240,
 ) -> Any:
     from apps.jobs.models import Job
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached() -> Any:
         job = Job.objects.get(pk=job_id)
-        if job.status in statuses:
-            return job
-        time.sleep(0.2)
-    job = Job.objects.get(pk=job_id)
-    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s: {job.error_message}")
+        return job if job.status in statuses else None
+
+    try:
+        return wait_until(reached, timeout=timeout, what=f"job {job_id}", every=0.2)
+    except AssertionError:
+        job = Job.objects.get(pk=job_id)
+        raise AssertionError(
+            f"job {job_id} still {job.status} after {timeout}s: {job.error_message}"
+        ) from None
 
 
 @pytest.fixture

@@ -127,7 +127,8 @@ def test_second_upload_while_one_is_active_is_refused(owner_client, owner, finis
     assert s3_server.secret_access_key not in response.content.decode()
 
     # The database itself refuses a second active export, whatever the page does.
-    with pytest.raises(IntegrityError, match=r"(?i)unique|one_active_export_per_job"), transaction.atomic():
+    active_twice = r"(?i)unique|one_active_export_per_job"
+    with pytest.raises(IntegrityError, match=active_twice), transaction.atomic():
         ResultsExport.objects.create(job=finished_job, bucket="x-1", access_key_id="AK")
 
     # Once the first one ends, the next upload starts.

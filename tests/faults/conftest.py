@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from django.utils import timezone
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.core.redis_embedded import redis_start
 from apps.jobs.models import Job, JobStatus
-from tests.conftest import ROOT, WorkerPool, _worker_database_url
+from tests.conftest import ROOT, WorkerPool, _worker_database_url, wait_until
 from tests.factories import make_project
 from tests.worker.conftest import jobs, make_dataset  # noqa: F401 - fixtures for these tests
 from worker.engine import jobs_reap_stale
@@ -45,17 +45,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{what}: {seconds:.1f} s")
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def finish_with_reaper(job_id: int, *, timeout: float = 90, every: float = 1.0) -> Job:
+def finish_with_reaper(job_id: int, *, timeout: float = 240, every: float = 1.0) -> Job:
     """Wait for the job to end, running the reaper every `every` seconds meanwhile.
 
     In production the beat queues `jobs_reap_stale` every 30 s; here it runs in the test
@@ -130,17 +120,17 @@ class SessionRedis:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.sock), socket_timeout=5)
+        return redis.Redis(unix_socket_path=str(self.sock), socket_timeout=30)
 
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)
             return
         # The first server belongs to the session fixture; it is found by its own answer.
         pid = int(self.client().info("server")["process_id"])
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not _alive(pid), timeout=10, what="redis-server to exit")
+        wait_until(lambda: not _alive(pid), timeout=60, what="redis-server to exit")
 
     def start(self) -> None:
         proc, _ = redis_start(self.sock.parent)
@@ -152,7 +142,7 @@ class SessionRedis:
     def running(self) -> bool:
         try:
             return bool(self.client().ping())
-        except redis.ConnectionError:
+        except redis.RedisError:  # refused, reset or timed out: not running
             return False
 
 
@@ -168,7 +158,7 @@ def _alive(pid: int) -> bool:
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
 
 
 @pytest.fixture
@@ -219,24 +209,29 @@ class WebServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
+            # A restarted gunicorn accepts connections before its worker has imported the
+            # app: a refused connection, a read timeout or a reset all mean "not up yet".
+            return requests.get(f"{self.url}/healthz", timeout=10).status_code == 200
 
-        wait_until(answers, timeout=30, what="gunicorn to answer")
+        wait_until(
+            answers,
+            timeout=180,
+            what="gunicorn to answer",
+            not_ready=(requests.RequestException,),
+            every=0.1,
+        )
 
     def kill(self) -> None:
         """SIGKILL to the master and its workers: no graceful shutdown."""
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=60)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.kill()
 

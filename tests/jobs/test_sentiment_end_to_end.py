@@ -17,9 +17,7 @@ pytestmark = pytest.mark.worker
 
 
 def test_sentiment_job_completes_with_reference_format(live_worker, owner):
-    job = sentiment_job(owner)
-    assert job.status == "QUEUED"
-    job = wait_for_job(job.pk)
+    job = wait_for_job(sentiment_job(owner).pk)
     assert job.status == "COMPLETED", job.error_message
     assert job.results_filename == "test_results_finance_sentiment.txt"
     results = storage_root() / "results" / str(job.pk) / job.results_filename

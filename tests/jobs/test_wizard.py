@@ -13,6 +13,7 @@ from django.test import Client
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType, Visibility
 from apps.core.storage import storage_root
 from apps.jobs.models import Job
+from tests.conftest import wait_for_job
 from tests.factories import make_project
 
 HX = {"HX-Request": "true"}
@@ -366,15 +367,22 @@ def test_preflight_shows_sample_count_and_results_file(owner_client, project, fo
     assert "test_results_finance_sentiment.txt" in preflight
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
-def test_valid_form_queues_the_job_and_lands_on_its_window(owner_client, project, form_data, htmx):
+def test_valid_form_queues_the_job_and_lands_on_its_window(
+    owner_client, project, form_data, htmx, live_worker
+):
     response = _post(owner_client, project, {**form_data, "setting_batch_size": "8"}, htmx)
     job = Job.objects.get()
     if htmx:
         assert response.status_code == 200 and response["HX-Redirect"] == f"/jobs/{job.pk}/"
     else:
         assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
-    assert job.status == "QUEUED"
+    # Queued for real: the session's worker picks it up and runs it to the end (asserting
+    # QUEUED here would race with that worker).
+    finished = wait_for_job(job.pk)
+    assert finished.status == "COMPLETED", finished.error_message
+    assert finished.done_samples == finished.total_samples == 40
     assert job.settings["batch_size"] == 8
     assert job.settings["max_samples"] == 0  # defaults from the ML App's schema
     assert job.results_filename == "test_results_finance_sentiment.txt"

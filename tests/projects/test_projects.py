@@ -57,7 +57,36 @@ def test_delete_project_needs_post(owner_client, owner):
 
 
 @pytest.mark.worker
-def test_deleting_a_project_quits_its_running_job_first(live_worker, owner, client):
+def test_deleting_a_project_quits_its_running_job_first(make_dataset, jobs, owner, client):
+    from apps.jobs.models import JobShard
+    from bench.data import write_sentences
+    from tests.conftest import wait_until, wait_worker_idle
+    from tests.worker.conftest import results_folder
+
+    client.force_login(owner)
+    dataset, root = make_dataset()
+    write_sentences(root / "many.txt", 200_000, seed=5)  # seconds of work on two processes
+    job = jobs.start(dataset, "many.txt")
+    wait_until(
+        lambda: Job.objects.filter(pk=job.pk, status="RUNNING", done_samples__gt=0).exists(),
+        what="the job in progress",
+    )
+    folder = results_folder(job)
+    shard_ids = list(JobShard.objects.filter(job=job).values_list("pk", flat=True))
+
+    response = client.post(f"/projects/{jobs.project.pk}/delete/")
+
+    assert response.status_code == 302
+    assert not Project.objects.filter(pk=jobs.project.pk).exists()
+    assert not Job.objects.filter(pk=job.pk).exists()
+    # The running shards saw the quit and let go; none of them wrote anything back.
+    wait_worker_idle()
+    assert not folder.exists()
+    assert not JobShard.objects.filter(pk__in=shard_ids).exists()
+
+
+@pytest.mark.worker
+def test_deleting_a_project_removes_its_finished_jobs_and_results(live_worker, owner, client):
     from apps.core.storage import storage_root
 
     client.force_login(owner)

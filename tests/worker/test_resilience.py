@@ -19,22 +19,12 @@ from apps.core.storage import storage_root
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from apps.jobs.services import job_quit
 from bench.data import write_sentences
-from tests.conftest import wait_for_job
+from tests.conftest import wait_for_job, wait_until, wait_worker_idle
 from worker.engine import jobs_reap_stale
 
 from .conftest import results_file, results_folder
 
 pytestmark = pytest.mark.worker
-
-
-def wait_until(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -54,7 +44,7 @@ def test_quit_stops_running_shards_cancels_queued_ones_and_keeps_the_results(mak
     )
 
     job_quit(job=job)
-    job = wait_for_job(job.pk, timeout=30)
+    job = wait_for_job(job.pk)
 
     folder = results_folder(job)
     after_stop = snapshot(folder)
@@ -76,8 +66,9 @@ def test_quit_stops_running_shards_cancels_queued_ones_and_keeps_the_results(mak
     assert summary["status"] == "STOPPED"
     assert summary["counts"]["done"] == job.done_samples
     assert not (folder / "parts").exists()
-    # Nothing is written once the job is STOPPED.
-    time.sleep(1.5)
+    # Nothing is written once the job is STOPPED: not while the shards that saw the quit
+    # wind down, nor after the worker has let go of every task.
+    wait_worker_idle()
     assert snapshot(folder) == after_stop
 
 
@@ -100,7 +91,7 @@ def test_killed_worker_process_loses_only_its_shard_and_results_are_identical(
     pid = int(victim.worker.rsplit(":", 1)[1])
     assert pid in live_worker.children()
     os.kill(pid, signal.SIGKILL)
-    job = wait_for_job(job.pk, timeout=120)
+    job = wait_for_job(job.pk)
 
     assert job.status == JobStatus.COMPLETED, job.error_message
     assert results_file(job).read_bytes() == results_file(clean).read_bytes()
@@ -191,7 +182,7 @@ def test_shard_of_a_worker_that_vanished_is_requeued_and_the_job_completes(live_
     Job.objects.filter(pk=job.pk).update(done_samples=10)
 
     assert jobs_reap_stale() == 0
-    job = wait_for_job(job.pk, timeout=60)
+    job = wait_for_job(job.pk)
 
     assert job.status == JobStatus.COMPLETED, job.error_message
     assert job.done_samples == 40
@@ -216,8 +207,10 @@ def test_deleting_a_running_job_leaves_no_results_folder_behind(make_dataset, jo
 
     job_delete(job=Job.objects.get(pk=job.pk))
 
-    # The shards that were running notice within a second and clean up after themselves.
-    time.sleep(2)
+    # The shards that were running notice within a second and clean up after themselves;
+    # once the worker holds no task, nothing can bring the folder back.
+    wait_until(lambda: not folder.exists(), what="the results folder to go")
+    wait_worker_idle()
     assert not folder.exists()
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not JobShard.objects.filter(pk__in=shard_ids).exists()
