@@ -1,9 +1,24 @@
+"""What the CLI prints: tables, records, JSON, and progress on stderr."""
+
 from __future__ import annotations
 
 import json
+import re
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
+
+MAX_CELL = 40  # a table cell longer than this is cut with "…" (--json prints everything)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` as one line of printable characters (no terminal escapes), cut at `limit`."""
+    line = " ".join(_CONTROL.sub(" ", text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def print_json(data: Any) -> None:
@@ -14,51 +29,115 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         print("(none)")
         return
-    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    cells = [[one_line(_cell(row.get(col)), MAX_CELL) for col in columns] for row in rows]
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    print("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)))
+    print("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def print_record(data: dict[str, Any], fields: Sequence[str]) -> None:
     width = max(len(f) for f in fields)
     for field in fields:
-        print(f"{field.ljust(width)}  {_cell(data.get(field))}")
+        print(f"{field.ljust(width)}  {one_line(_cell(data.get(field)), 10_000)}")
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return number(value)
     if isinstance(value, list):
-        return ",".join(str(v) for v in value)
+        return ",".join(_cell(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, str):
+        stamp = _TIMESTAMP.match(value)
+        if stamp:  # an API timestamp, to the second
+            zone = stamp[3] or ""
+            zone = " UTC" if zone in ("Z", "+00:00") else f" {zone}" if zone else ""
+            return f"{stamp[1]} {stamp[2]}{zone}"
     return str(value)
 
 
-class ProgressBar:
-    """A one-line bar on stderr (only on a terminal or when forced)."""
+def number(value: float) -> str:
+    """A float rounded for reading: 1234.5678 → 1235, 12.345 → 12.3, 0.01234 → 0.012."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:.0f}"
+    if abs(value) >= 1:
+        return f"{value:.1f}"
+    return f"{value:.2g}"
 
-    def __init__(self, label: str, enabled: bool | None = None) -> None:
+
+def duration(seconds: float) -> str:
+    """45s, 3m 20s, 2h 05m."""
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+class ProgressBar:
+    """Progress on stderr: on a terminal a bar redrawn in place; without one (a CI log,
+    `nohup`, a pipe) a plain line every `every` seconds, so logs show that work goes on.
+
+    `at_once`: print the first plain line at once (a job being followed) instead of after
+    `every` seconds (a download, which is often over before that).
+    """
+
+    def __init__(
+        self, label: str, enabled: bool = True, *, every: float = 5.0, at_once: bool = False
+    ) -> None:
         self.label = label
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._last = ""
+        self.enabled = enabled
+        self.live = sys.stderr.isatty()
+        self.every = every
+        self._next = time.monotonic() + (0 if at_once else every)
+        self._drawn = ""  # the live line on screen
+        self._printed = ""  # the last plain line printed
+        self._latest = ""  # the last plain line asked for
 
     def update(self, done: float, total: float | None, suffix: str = "") -> None:
         if not self.enabled:
             return
-        if total:
-            share = min(done / total, 1.0)
-            bar = "#" * int(share * 30)
-            line = f"\r{self.label} [{bar:<30}] {share * 100:5.1f}% {suffix}"
-        else:
-            line = f"\r{self.label} {done:,.0f} {suffix}"
-        if line != self._last:
-            sys.stderr.write(line.ljust(len(self._last)))
-            sys.stderr.flush()
-            self._last = line
+        share = min(max(done / total, 0.0), 1.0) if total else None
+        if self.live:
+            if share is not None:
+                bar = "#" * int(share * 30)
+                line = f"\r{self.label} [{bar:<30}] {share * 100:5.1f}% {suffix}"
+            else:
+                line = f"\r{self.label} {suffix}"
+            if line != self._drawn:
+                _write(line.ljust(len(self._drawn)))
+                self._drawn = line
+            return
+        percent = f"{share * 100:.1f}% " if share is not None else ""
+        self._latest = f"{self.label}: {percent}{suffix}".rstrip()
+        now = time.monotonic()
+        if now >= self._next and self._latest != self._printed:
+            self._print_plain()
+            self._next = now + self.every
+
+    def _print_plain(self) -> None:
+        _write(self._latest + "\n")
+        self._printed = self._latest
 
     def close(self) -> None:
-        if self.enabled and self._last:
-            sys.stderr.write("\n")
+        """End the line on a terminal; in a log, print the final state if it was followed."""
+        if not self.enabled:
+            return
+        if self.live and self._drawn:
+            _write("\n")
+        elif not self.live and self._printed and self._latest != self._printed:
+            self._print_plain()
+
+
+def _write(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()

@@ -1,0 +1,145 @@
+"""`batchstudio project|app|model|dataset ...`: what jobs are made of."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from cli.common import client, confirm, emit, path_ref
+from cli.errors import CliError, UsageError
+
+
+def cmd_project_create(args: argparse.Namespace) -> int:
+    project = client().post("/projects", {"name": args.name, "description": args.description})
+    emit(args, project, fields=["id", "name", "description", "created_at"])
+    return 0
+
+
+def cmd_project_list(args: argparse.Namespace) -> int:
+    emit(args, client().get("/projects"), columns=["id", "name", "job_count", "created_at"])
+    return 0
+
+
+def cmd_project_delete(args: argparse.Namespace) -> int:
+    confirm(args, f"Delete project '{args.name}' with all its jobs and results?")
+    c = client()
+    emit(args, c.delete(f"/projects/{path_ref(c, 'project', args.name)}"))
+    return 0
+
+
+def cmd_app_list(args: argparse.Namespace) -> int:
+    emit(args, client().get("/apps"), columns=["key", "name", "input_kind", "results_filename"])
+    return 0
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    emit(
+        args,
+        client().get("/models", ml_app=args.ml_app),
+        columns=["id", "name", "ml_app", "tier", "source_type", "owner"],
+    )
+    return 0
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> int:
+    emit(
+        args,
+        client().get("/datasets", ml_app=args.ml_app),
+        columns=["id", "name", "ml_apps", "tier", "default_path", "sample_count"],
+    )
+    return 0
+
+
+def _upload_files(paths: list[str], stack: ExitStack) -> list[tuple[str, tuple[str, Any]]]:
+    """Open each path for upload; a folder is zipped on the fly (the server unpacks it)."""
+    files = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        try:
+            if not path.exists():
+                raise CliError(f"No such file or folder: {raw}")
+            if path.is_dir():
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                path = Path(shutil.make_archive(str(tmp / path.name), "zip", root_dir=path))
+            files.append(("files", (path.name, stack.enter_context(path.open("rb")))))
+        except OSError as exc:
+            raise CliError(f"Cannot read {raw}: {exc.strerror or exc}.") from exc
+    return files
+
+
+def _source_problem(args: argparse.Namespace) -> str | None:
+    """Why --file/--folder do not name exactly one source, or None."""
+    folder = (args.folder or "").strip()
+    if args.file and folder:
+        return (
+            "Give --file or --folder, not both: --file uploads from this machine, --folder "
+            "registers a folder that is already under the server's storage root."
+        )
+    if not args.file and not folder:
+        return (
+            "Give --file (files, an archive or a folder to upload from this machine) or "
+            "--folder (a folder already on the server, relative to its storage root)."
+        )
+    if folder.startswith(("/", "\\", "~")) or folder[1:2] == ":":
+        return (
+            f"--folder is a path relative to the server's storage root, not an absolute "
+            f"path (got {args.folder!r}); to upload a folder from this machine, use --file."
+        )
+    return None
+
+
+def _add(args: argparse.Namespace, kind: str, data: dict[str, Any]) -> Any:
+    problem = _source_problem(args)
+    if problem:
+        raise UsageError(problem)
+    c = client()
+    c.timeout = max(c.timeout, 3600)  # uploads of big checkpoints take a while
+    with ExitStack() as stack:
+        files = _upload_files(args.file or [], stack)
+        return c.request("POST", f"/{kind}", data=data, files=files or None)
+
+
+def cmd_model_add(args: argparse.Namespace) -> int:
+    model = _add(
+        args,
+        "models",
+        {
+            "name": args.name,
+            "ml_app": args.ml_app,
+            "visibility": args.visibility,
+            "folder": args.folder or "",
+        },
+    )
+    emit(args, model, fields=["id", "name", "ml_app", "tier", "source_type", "size_bytes"])
+    return 0
+
+
+def cmd_dataset_add(args: argparse.Namespace) -> int:
+    dataset = _add(
+        args,
+        "datasets",
+        {
+            "name": args.name,
+            "ml_apps": args.ml_app,
+            "visibility": args.visibility,
+            "folder": args.folder or "",
+            "default_path": args.path or "",
+        },
+    )
+    emit(
+        args,
+        dataset,
+        fields=["id", "name", "ml_apps", "tier", "default_path", "data_format", "sample_count"],
+    )
+    return 0
+
+
+def cmd_catalog_delete(args: argparse.Namespace) -> int:
+    confirm(args, f"Delete {args.kind} '{args.name}'?")
+    c = client()
+    emit(args, c.delete(f"/{args.kind}s/{path_ref(c, args.kind, args.name)}"))
+    return 0

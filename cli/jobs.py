@@ -1,0 +1,372 @@
+"""`batchstudio job ...`: create, follow, list, stop, delete and fetch the results of jobs."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cli.client import Client
+from cli.common import Interrupted, client, confirm, emit, path_ref
+from cli.errors import CliError
+from cli.output import ProgressBar, duration, number
+
+JOB_COLUMNS = [
+    "id",
+    "name",
+    "project",
+    "ml_app",
+    "model",
+    "dataset",
+    "status",
+    "done_samples",
+    "failed_samples",
+    "total_samples",
+]
+JOB_FIELDS = [
+    "id",
+    "name",
+    "project",
+    "type",
+    "ml_app",
+    "model",
+    "dataset",
+    "dataset_path",
+    "settings",
+    "status",
+    "total_samples",
+    "done_samples",
+    "failed_samples",
+    "progress_percent",
+    "samples_per_second",
+    "eta_seconds",
+    "error_message",
+    "results_file",
+    "results_path",
+    "created_at",
+    "started_at",
+    "finished_at",
+]
+TERMINAL = {"COMPLETED", "FAILED", "STOPPED"}
+PAGE = 500  # the most jobs the API returns at once
+
+
+def _job_get(c: Client, args: argparse.Namespace) -> dict[str, Any]:
+    ref = path_ref(c, "job", args.job, project=args.project)
+    job: dict[str, Any] = c.get(f"/jobs/{ref}", project=args.project)
+    return job
+
+
+def _label(job: dict[str, Any]) -> str:
+    return f"Job {job['id']} ({job['name']})"
+
+
+# --- create and follow ---------------------------------------------------------------
+
+
+def _parse_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if args.settings_file:
+        try:
+            loaded = json.loads(Path(args.settings_file).expanduser().read_text())
+        except OSError as exc:
+            raise CliError(
+                f"Cannot read --settings-file {args.settings_file}: {exc.strerror or exc}."
+            ) from exc
+        except ValueError as exc:
+            raise CliError(
+                f"--settings-file {args.settings_file} is not valid JSON: {exc}."
+            ) from exc
+        if not isinstance(loaded, dict):
+            raise CliError(
+                f"--settings-file {args.settings_file} must hold a JSON object "
+                '(e.g. {"batch_size": 64}).'
+            )
+        settings.update(loaded)
+    for key, value in args.settings or []:
+        settings[key] = value
+    return settings
+
+
+def cmd_job_create(args: argparse.Namespace) -> int:
+    body = {
+        "project": args.project,
+        "job": args.job,
+        "type": args.type,
+        "model_checkpoint": args.model_checkpoint,
+        "dataset": args.dataset,
+        "path": args.path or "",
+        "settings": _parse_settings(args),
+    }
+    if args.idempotency_key:
+        body["idempotency_key"] = args.idempotency_key
+    c = client()
+    job = c.post("/jobs", body)
+    if args.wait:
+        job = _wait(c, job, quiet=args.json)
+    emit(args, job, fields=JOB_FIELDS)
+    if args.wait and job["status"] != "COMPLETED":
+        raise CliError(_ended(job))
+    return 0
+
+
+def _progress(job: dict[str, Any]) -> tuple[int, int | None, str]:
+    """(samples processed, total, the words after the bar) of a job as the API shows it."""
+    failed = job.get("failed_samples") or 0
+    done = (job.get("done_samples") or 0) + failed
+    total = job.get("total_samples")
+    parts = [job["status"], f"{done:,}/{total:,} samples" if total else f"{done:,} samples"]
+    if failed:
+        parts.append(f"{failed:,} failed")
+    rate = job.get("samples_per_second")
+    if rate:
+        parts.append(f"{number(rate)} samples/s")
+    eta = job.get("eta_seconds")
+    if eta is not None and job["status"] not in TERMINAL:
+        parts.append(f"ETA {duration(eta)}")
+    return done, total, ", ".join(parts)
+
+
+def _share(job: dict[str, Any]) -> str:
+    done, total, _ = _progress(job)
+    if not total:
+        return f"{done:,} samples"
+    return f"{number(min(100 * done / total, 100.0))}% ({done:,}/{total:,} samples)"
+
+
+def _ended(job: dict[str, Any]) -> str:
+    """One line on how a job that did not complete ended."""
+    if job["status"] == "FAILED":
+        reason = job.get("error_message") or "no reason given"
+        return f"{_label(job)} FAILED at {_share(job)}: {reason}"
+    return f"{_label(job)} ended {job['status']} at {_share(job)}; finished samples are kept."
+
+
+def _wait(c: Client, job: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
+    """Follow `job` until it ends: a bar on a terminal, a plain line every 5 s without one."""
+    bar = ProgressBar(_label(job), enabled=not quiet, at_once=True)
+    try:
+        while True:
+            bar.update(*_progress(job))
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(1)
+            job = c.get(f"/jobs/{job['id']}")
+    except KeyboardInterrupt as exc:
+        raise Interrupted(
+            f"Interrupted: {_label(job)} goes on running on the server "
+            f"(stop it with: batchstudio job stop {job['id']})."
+        ) from exc
+    finally:
+        bar.close()
+
+
+# --- list, info, stop, delete --------------------------------------------------------
+
+
+def cmd_job_list(args: argparse.Namespace) -> int:
+    """The newest `--limit` jobs (0: all of them), a page of the API at a time."""
+    c = client()
+    jobs: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    offset = 0
+    while True:
+        size = PAGE if args.limit == 0 else min(PAGE, args.limit - len(jobs))
+        page = c.get(
+            "/jobs",
+            project=args.project,
+            status=args.status,
+            ml_app=args.ml_app,
+            search=args.search,
+            limit=size,
+            offset=offset,
+        )
+        # A job created while paging shifts the pages by one: skip what was listed.
+        jobs += [j for j in page if j["id"] not in seen]
+        seen.update(j["id"] for j in page)
+        offset += len(page)
+        if len(page) < size or len(jobs) == args.limit:
+            break
+    emit(args, jobs, columns=JOB_COLUMNS)
+    return 0
+
+
+def cmd_job_info(args: argparse.Namespace) -> int:
+    emit(args, _job_get(client(), args), fields=JOB_FIELDS)
+    return 0
+
+
+def cmd_job_stop(args: argparse.Namespace) -> int:
+    """Quit a job. Stopping one that has already ended is not an error (exit 0): the job
+    is in the state asked for, and the sentence says which end it had."""
+    c = client()
+    job = _job_get(c, args)
+    if job["status"] not in TERMINAL:
+        job = c.post(f"/jobs/{job['id']}/quit")
+        if args.wait:
+            job = _wait(c, job, quiet=args.json)
+        sentence = (
+            f"{_label(job)} stopped at {_share(job)}; finished samples are kept."
+            if job["status"] == "STOPPED"
+            else f"{_label(job)} is stopping; finished samples are kept (add --wait to follow)."
+            if job["status"] not in TERMINAL
+            else f"{_label(job)} had already ended: {job['status']}."
+        )
+    else:
+        sentence = f"{_label(job)} had already ended: {job['status']}."
+    if args.json:
+        emit(args, job)
+    else:
+        print(sentence)
+    return 0
+
+
+def cmd_job_delete(args: argparse.Namespace) -> int:
+    c = client()
+    job = _job_get(c, args)
+    confirm(args, f"Delete job '{job['name']}' ({job['status']}), its results and export history?")
+    emit(args, c.delete(f"/jobs/{job['id']}"))
+    return 0
+
+
+# --- results -------------------------------------------------------------------------
+
+
+def _download_target(output: str | None, name: str) -> Path:
+    """Where `-o` saves: a path ending in / (or an existing folder) is a folder, created
+    with its parents if missing, and the file goes inside it under `name`; any other path
+    is the file, and its missing parent folders are created."""
+    name = Path(name).name or "results"
+    if not output:
+        return Path(name)
+    path = Path(output).expanduser()
+    folder = path
+    try:
+        if output.endswith(("/", os.sep)) or path.is_dir():
+            folder, target = path, path / name
+        else:
+            folder, target = path.parent, path
+        if folder.exists() and not folder.is_dir():
+            raise CliError(f"Cannot save into {folder}: it is a file, not a folder.")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"Cannot create the folder {folder}: {exc.strerror or exc}.") from exc
+    if target.is_dir():
+        raise CliError(f"Cannot save {target}: a folder of that name is in the way.")
+    return target
+
+
+def cmd_job_download(args: argparse.Namespace) -> int:
+    c = client()
+    job = _job_get(c, args)
+    name = f"job-{job['id']}-results.zip" if args.zip else job["results_file"]
+    target = _download_target(args.output, name)
+    bar = ProgressBar(f"Downloading {target.name}", enabled=not args.json)
+    try:
+        got = c.download(
+            f"/jobs/{job['id']}/download",
+            target,
+            params={"format": "zip"} if args.zip else None,
+            on_progress=lambda done, total: bar.update(done, total, f"{done / 1e6:.1f} MB"),
+        )
+    except KeyboardInterrupt as exc:
+        raise Interrupted(
+            f"Interrupted: the part downloaded so far is kept in {target}.part; "
+            "run the same command again to resume."
+        ) from exc
+    finally:
+        bar.close()
+    resumed = f"; resumed after {got.resumed_from:,} bytes" if got.resumed_from else ""
+    emit(
+        args,
+        {
+            "message": f"Saved {target} ({got.size:,} bytes{resumed}).",
+            "path": str(target),
+            "bytes": got.size,
+            "resumed_from": got.resumed_from,
+        },
+    )
+    return 0
+
+
+def cmd_job_upload(args: argparse.Namespace) -> int:
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY") or os.environ.get("BATCHSTUDIO_S3_SECRET")
+    if not secret:
+        if not sys.stdin.isatty():
+            raise CliError(
+                "Set AWS_SECRET_ACCESS_KEY (the secret is never taken from the "
+                "command line, so it stays out of your shell history)."
+            )
+        try:
+            secret = getpass.getpass("Secret Access Key: ")
+        except EOFError as exc:
+            raise CliError("No Secret Access Key given: nothing was uploaded.") from exc
+    c = client()
+    job = _job_get(c, args)
+    body = {
+        "bucket": args.bucket,
+        "folder": args.folder or "",
+        "access_key_id": args.access_key_id,
+        "secret_access_key": secret,
+        "region": args.region or "",
+        "endpoint_url": args.endpoint_url or "",
+    }
+    export = c.post(f"/jobs/{job['id']}/exports", body)
+    if args.wait:
+        export = _wait_export(c, job, export, quiet=args.json)
+    emit(args, export, fields=list(export))
+    if export["status"] == "FAILED":
+        raise CliError(f"The upload failed: {export.get('error_message') or 'no reason given'}")
+    return 0
+
+
+def _wait_export(
+    c: Client, job: dict[str, Any], export: dict[str, Any], *, quiet: bool
+) -> dict[str, Any]:
+    bar = ProgressBar(f"Uploading {job['results_file']}", enabled=not quiet, at_once=True)
+    try:
+        while export["status"] in ("QUEUED", "RUNNING"):
+            done, size = export.get("bytes_done") or 0, export.get("size_bytes")
+            bar.update(done, size, f"{export['status']} {done / 1e6:.1f} MB")
+            time.sleep(1)
+            exports = c.get(f"/jobs/{job['id']}/exports")
+            found = next((e for e in exports if e["id"] == export["id"]), None)
+            if found is None:
+                raise CliError(f"The upload {export['id']} is gone: was {_label(job)} deleted?")
+            export = found
+        bar.update(export.get("bytes_done") or 0, export.get("size_bytes"), export["status"])
+    except KeyboardInterrupt as exc:
+        raise Interrupted(
+            "Interrupted: the upload goes on on the server "
+            f"(see: batchstudio job exports {job['id']})."
+        ) from exc
+    finally:
+        bar.close()
+    return export
+
+
+def cmd_job_exports(args: argparse.Namespace) -> int:
+    c = client()
+    job = _job_get(c, args)
+    exports = c.get(f"/jobs/{job['id']}/exports")
+    emit(
+        args,
+        exports,
+        columns=[
+            "id",
+            "user",
+            "created_at",
+            "bucket",
+            "folder",
+            "object_key",
+            "size_bytes",
+            "status",
+            "error_message",
+        ],
+    )
+    return 0
