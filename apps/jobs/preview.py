@@ -46,8 +46,8 @@ class ResultsPreview:
     rows: list[list[Any]] = field(default_factory=list)
     chart_title: str = ""
     bars: list[Bar] = field(default_factory=list)
-    chart_rows: int = 0
-    chart_truncated: bool = False
+    chart_rows: int = 0  # results rows the chart counts (no header, blank or broken lines)
+    chart_truncated: bool = False  # the chart stopped reading at CHART_LIMIT lines
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -94,10 +94,10 @@ def _labels(job: Job, path: Path) -> ResultsPreview:
     """Sentiment and document classification: index, [probabilities,] label."""
     rows: list[list[str]] = []
     counts: Counter[str] = Counter()
-    seen = 0
+    read = 0
     with_probs = False
     for line in islice(_lines(path), CHART_LIMIT):
-        seen += 1
+        read += 1
         parts = line.split("\t")
         if not line.strip():
             continue
@@ -128,8 +128,8 @@ def _labels(job: Job, path: Path) -> ResultsPreview:
         rows=table,
         chart_title="Label distribution",
         bars=_bars(counts),
-        chart_rows=seen,
-        chart_truncated=seen >= CHART_LIMIT,
+        chart_rows=counts.total(),
+        chart_truncated=read >= CHART_LIMIT,
     )
 
 
@@ -181,14 +181,15 @@ def highlight_entities(text: str, entities: list[dict[str, Any]]) -> SafeString:
 def _ner(job: Job, path: Path) -> ResultsPreview:
     rows: list[list[Any]] = []
     counts: Counter[str] = Counter()
-    seen = 0
-    for seen, line in enumerate(islice(_lines(path), CHART_LIMIT), start=1):
+    read = counted = 0
+    for read, line in enumerate(islice(_lines(path), CHART_LIMIT), start=1):
         try:
             record = json.loads(line)
             entities = list(record.get("entities") or [])
             text = str(record.get("text", ""))
         except (ValueError, AttributeError, TypeError):
             continue
+        counted += 1
         for ent in entities:
             label = str(ent.get("entity", "")) if isinstance(ent, dict) else ""
             if label and not label.startswith("I-"):
@@ -196,15 +197,15 @@ def _ner(job: Job, path: Path) -> ResultsPreview:
         if len(rows) < PREVIEW_ROWS:
             clean = [e for e in entities if isinstance(e, dict)]
             named = sum(1 for e in clean if not str(e.get("entity", "")).startswith("I-"))
-            rows.append([seen - 1, highlight_entities(text[:2000], clean), named])
+            rows.append([read - 1, highlight_entities(text[:2000], clean), named])
     return ResultsPreview(
         kind="ner",
         columns=["Line", "Text with entities", "Entities"],
         rows=rows,
         chart_title="Entities by type",
         bars=_bars(counts),
-        chart_rows=seen,
-        chart_truncated=seen >= CHART_LIMIT,
+        chart_rows=counted,
+        chart_truncated=read >= CHART_LIMIT,
     )
 
 
@@ -222,16 +223,17 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
     """predictions.csv: input, segment, speaker, start, duration, raw, annotated."""
     rows: list[list[str]] = []
     talk: dict[str, float] = {}
-    seen = 0
+    read = counted = 0
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         for record in islice(csv.reader(fh), CHART_LIMIT):
-            seen += 1
+            read += 1
             if len(record) < 7:
                 continue
             try:
                 start, duration = float(record[3]), float(record[4])
             except ValueError:
                 continue  # the header row
+            counted += 1
             talk[record[2]] = talk.get(record[2], 0.0) + duration
             if len(rows) < PREVIEW_ROWS:
                 rows.append(
@@ -249,8 +251,8 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
         rows=rows,
         chart_title="Talk time per speaker",
         bars=_bars(talk, fmt=_talk_time),
-        chart_rows=seen,
-        chart_truncated=seen >= CHART_LIMIT,
+        chart_rows=counted,
+        chart_truncated=read >= CHART_LIMIT,
     )
 
 
@@ -284,8 +286,15 @@ def results_preview(job: Job) -> ResultsPreview:
     reader = READERS.get(job.ml_app.key, _raw)
     try:
         preview = reader(job, path)
-    except (OSError, csv.Error) as exc:
-        return ResultsPreview(kind="none", message=f"The results file cannot be read ({exc}).")
+    except OSError as exc:
+        why = (exc.strerror or "it cannot be opened").rstrip(".")
+        return ResultsPreview(
+            kind="none", message=f"The results file cannot be read: {why[:1].lower()}{why[1:]}."
+        )
+    except csv.Error:
+        return ResultsPreview(
+            kind="none", message="The results file cannot be read: it is not a valid CSV file."
+        )
     if not preview.rows:
         preview.message = "The results file is empty."
     return preview
