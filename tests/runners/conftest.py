@@ -131,6 +131,33 @@ def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool 
     return folder
 
 
+def checkpoint_polarity(checkpoint: Path, texts: list[str]) -> list[str]:
+    """What the checkpoint itself says of each text, one at a time with transformers: the
+    reference a job's labels must equal to prove that this checkpoint, and not a built-in
+    model, produced them."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, use_safetensors=True
+    ).eval()
+    labels = [model.config.id2label[i].lower() for i in range(model.config.num_labels)]
+    negative, positive = labels.index("negative"), labels.index("positive")
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            logits = model(**tokenizer(text, return_tensors="pt", truncation=True)).logits[0]
+            out.append("positive" if logits[positive] >= logits[negative] else "negative")
+    return out
+
+
+def finance_sentences() -> list[str]:
+    """The platform dataset `finance_sentiment`'s test.txt, one sample a line."""
+    dataset = Dataset.objects.get(name="finance_sentiment")
+    return (storage_root() / dataset.folder / "test.txt").read_text().splitlines()
+
+
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("checkpoints")

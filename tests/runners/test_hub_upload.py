@@ -4,6 +4,7 @@ page is checked, stored, and runs a real job; a pickle-only one is refused."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.catalog.models import MLApp, MLModel
+from apps.core.storage import storage_root
 from tests.conftest import wait_for_job
 from tests.factories import sentiment_job
+from tests.runners.conftest import checkpoint_polarity, finance_sentences
 
 pytestmark = pytest.mark.worker
 
@@ -44,6 +47,21 @@ def test_uploaded_checkpoint_runs_a_sentiment_job(live_worker, owner, client, ch
     job = wait_for_job(sentiment_job(owner, model=model, name="tiny").pk)
     assert job.status == "COMPLETED", job.error_message
     assert job.done_samples == 40
+    # The uploaded checkpoint is the model that ran: its labels are that checkpoint's own
+    # (a fall-back to VADER would give VADER's), and the summary names it.
+    folder = storage_root() / job.results_dir
+    labels = [line.split("\t")[1] for line in (folder / job.results_filename).open()]
+    labels = [label.strip() for label in labels]
+    expected = checkpoint_polarity(checkpoints["sentiment"], finance_sentences())
+    assert labels == expected
+    vader = wait_for_job(sentiment_job(owner, job.project, name="vader").pk)
+    vader_labels = [
+        line.split("\t")[1].strip()
+        for line in (storage_root() / vader.results_dir / vader.results_filename).open()
+    ]
+    assert labels != vader_labels  # so the comparison above can tell the two apart
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["model"] == "tiny-bert", summary["model"]
 
 
 def test_pickle_only_checkpoint_is_refused_on_upload(owner, client, catalog, checkpoints):

@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from tests.runners.conftest import user_dataset, user_model
+from tests.runners.conftest import (
+    checkpoint_polarity,
+    finance_sentences,
+    user_dataset,
+    user_model,
+)
 from worker.runners import ModelLoadError
 from worker.runners.sentiment import polarity_of
 
@@ -86,6 +91,11 @@ def test_hugging_face_sentiment_checkpoint_runs(run_job, owner, checkpoints):
     assert len(lines) == 40
     for i, line in enumerate(lines):
         assert re.fullmatch(rf"{i}\t(negative|positive)", line), line
+    # The checkpoint's own answers, not a built-in model's.
+    texts = finance_sentences()
+    assert [line.split("\t")[1] for line in lines] == checkpoint_polarity(
+        checkpoints["sentiment"], texts
+    )
 
 
 @pytest.mark.worker
