@@ -38,8 +38,10 @@ setup: $(VENV)/.installed-run
 	$(BIN)/python manage.py collectstatic --no-input -v 0
 	$(BIN)/python manage.py ensure_admin
 
+# Safe to leave running: DEBUG stays off (the app's own error pages, no tracebacks) unless
+# asked for with `DEBUG=1 make run` while developing.
 run: setup
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runstack
+	DEBUG=$${DEBUG:-0} $(BIN)/python manage.py runstack
 
 # System packages the tests drive: Debian's chromium for Playwright.
 test-system:

@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core.env import env_str
@@ -25,6 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._static_ready()
+        if settings.DEBUG:
+            self.stdout.write(
+                self.style.WARNING(
+                    "DEBUG is on: a server error shows its traceback and settings to whoever "
+                    "reaches the port. Use it for development only."
+                )
+            )
         run_dir = settings.RUN_DIR
         run_dir.mkdir(parents=True, exist_ok=True)
         procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -116,3 +126,13 @@ class Command(BaseCommand):
             self.stdout.write(f"stopped {name}")
         if exit_code:
             raise SystemExit(exit_code)
+
+    def _static_ready(self) -> None:
+        """With DEBUG off, pages name the hashed files of collectstatic's manifest; without
+        the manifest every page would be a server error, so collect them first."""
+        storage = staticfiles_storage  # a lazy proxy: isinstance sees the configured class
+        if not isinstance(storage, ManifestFilesMixin):
+            return  # DEBUG or PLAIN_STATIC: plain names, served from the source folders
+        if not storage.manifest_storage.exists(storage.manifest_name):
+            self.stdout.write(f"Collecting static files into {settings.STATIC_ROOT}...")
+            call_command("collectstatic", interactive=False, verbosity=0)
