@@ -78,7 +78,7 @@ class Client:
         if isinstance(exc, requests.exceptions.SSLError):
             return f"TLS problem with {self.host}: {one_line(str(causes[-1]), 150)}"
         if isinstance(exc, requests.Timeout):
-            return f"{self.host} did not answer within {self.timeout:.0f} s: is the server busy?"
+            return f"{self.host} did not answer within {self.timeout:g} s: is the server busy?"
         if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return f"Cannot reach {self.host}: connection refused (is the server running?)"
         if any(isinstance(c, socket.gaierror) for c in causes):

@@ -120,7 +120,9 @@ def _progress(job: dict[str, Any]) -> tuple[int, int | None, str]:
     failed = job.get("failed_samples") or 0
     done = (job.get("done_samples") or 0) + failed
     total = job.get("total_samples")
-    parts = [job["status"], f"{done:,}/{total:,} samples" if total else f"{done:,} samples"]
+    parts = [
+        f"{job['status']} " + (f"{done:,}/{total:,} samples" if total else f"{done:,} samples")
+    ]
     if failed:
         parts.append(f"{failed:,} failed")
     rate = job.get("samples_per_second")
@@ -136,7 +138,7 @@ def _share(job: dict[str, Any]) -> str:
     done, total, _ = _progress(job)
     if not total:
         return f"{done:,} samples"
-    return f"{number(min(100 * done / total, 100.0))}% ({done:,}/{total:,} samples)"
+    return f"{min(100 * done / total, 100.0):.1f}% ({done:,}/{total:,} samples)"
 
 
 def _ended(job: dict[str, Any]) -> str:

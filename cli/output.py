@@ -63,11 +63,11 @@ def _cell(value: Any) -> str:
 
 
 def number(value: float) -> str:
-    """A float rounded for reading: 1234.5678 → 1235, 12.345 → 12.3, 0.01234 → 0.012."""
+    """A float rounded for reading: 1234.5678 → 1,235, 12.345 → 12.3, 0.01234 → 0.012."""
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
     if abs(value) >= 100 or value == int(value):
-        return f"{value:.0f}"
+        return f"{value:,.0f}"
     if abs(value) >= 1:
         return f"{value:.1f}"
     return f"{value:.2g}"

@@ -246,11 +246,30 @@ def test_download_matches_the_file_and_resumes(live_worker, cli, owner, tmp_path
     out = tmp_path / "whole.txt"
     cli("job", "download", str(job["id"]), "-o", str(out))
     assert out.read_bytes() == on_disk
-    # An interrupted download leaves a .part file; the next run asks for the rest only.
+    # An interrupted download leaves a .part file; the next run asks (HTTP Range) for the
+    # rest only. The part's own bytes are kept as they are, so a part of 100 "X"s shows
+    # that only bytes 100 onwards came from the server.
     resumed = tmp_path / "resumed.txt"
-    (tmp_path / "resumed.txt.part").write_bytes(on_disk[:100])
-    cli("job", "download", "d", "--project", "dl", "-o", str(resumed))
-    assert resumed.read_bytes() == on_disk
+    (tmp_path / "resumed.txt.part").write_bytes(b"X" * 100)
+    answer = json.loads(
+        cli("job", "download", "d", "--project", "dl", "-o", str(resumed), "--json").stdout
+    )
+    assert answer["resumed_from"] == 100 and answer["bytes"] == len(on_disk)
+    assert resumed.read_bytes() == b"X" * 100 + on_disk[100:]
+    assert not (tmp_path / "resumed.txt.part").exists()
+    # A real partial download resumes into the very file; a complete part is only renamed.
+    for kept in (on_disk[:100], on_disk):
+        resumed.unlink()
+        (tmp_path / "resumed.txt.part").write_bytes(kept)
+        answer = json.loads(cli("job", "download", "d", "--project", "dl", "-o", str(resumed),
+                                "--json").stdout)  # fmt: skip
+        assert answer["resumed_from"] == len(kept) and resumed.read_bytes() == on_disk
+    # A part longer than the file cannot be a piece of it: the download starts again.
+    (tmp_path / "resumed.txt.part").write_bytes(on_disk + b"stale")
+    answer = json.loads(
+        cli("job", "download", "d", "--project", "dl", "-o", str(resumed), "--json").stdout
+    )
+    assert answer["resumed_from"] == 0 and resumed.read_bytes() == on_disk
     zipped = tmp_path / "all.zip"
     cli("job", "download", str(job["id"]), "--zip", "-o", str(zipped))
     import zipfile
