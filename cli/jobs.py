@@ -158,7 +158,13 @@ def _wait(c: Client, job: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
             if job["status"] in TERMINAL:
                 return job
             time.sleep(1)
-            job = c.get(f"/jobs/{job['id']}")
+            try:
+                job = c.get(f"/jobs/{job['id']}")
+            except CliError as exc:
+                raise CliError(
+                    f"{exc} {_label(job)} was {job['status']} when the CLI lost it "
+                    f"(see: batchstudio job info {job['id']})."
+                ) from exc
     except KeyboardInterrupt as exc:
         raise Interrupted(
             f"Interrupted: {_label(job)} goes on running on the server "

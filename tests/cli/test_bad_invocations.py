@@ -191,6 +191,12 @@ def _cases(tmp: Path, job: Job, html: str) -> list[Case]:
             ["job", "info", "a/b", "--project", "Demo"],
             says=r"No job named 'a/b'",
         ),
+        Case(  # a web server turns %2F back into "/": the CLI sends the id instead
+            "name with a slash that exists",
+            ["job", "info", "team/run-1", "--project", "Demo"],
+            status=0,
+            says=r"(?m)^name +team/run-1$",
+        ),
         Case("negative limit", ["job", "list", "--limit", "-1"], status=2, says="0 or more"),
         Case("unknown status", ["job", "list", "--status", "DONE"], says=r"status.*\(HTTP 400\)"),
         Case("unknown command", ["job", "frobnicate"], status=2, says="invalid choice"),
@@ -282,7 +288,9 @@ def test_each_bad_invocation_ends_in_one_line_and_an_exit_status(
 ):
     job = wait_for_job(sentiment_job(owner).pk)
     assert job.status == "COMPLETED", job.error_message
+    slashed = sentiment_job(owner, project=job.project, name="team/run-1")
     problems = []
+    assert slashed.name == "team/run-1"
     for case in _cases(tmp_path, job, html_server):
         result = cli(*case.args, check=False, extra_env=case.env, input="")
         out, err = result.stdout, result.stderr
@@ -477,3 +485,22 @@ def test_a_server_that_never_answers_is_one_line():
         client = Client(Config(host=host, token="bst_x"), timeout=0.5)
         with pytest.raises(CliError, match=r"did not answer within 0\.5 s"):
             client.get("/jobs")
+
+
+def test_a_bug_is_still_one_line(monkeypatch, capsys):
+    """The last resort: an exception nobody foresaw is one line, exit status 1."""
+    from cli import catalog
+    from cli.main import main
+
+    def broken(args: Any) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(catalog, "cmd_app_list", broken)
+    assert main(["app", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(
+        r"^batchstudio: internal error: RuntimeError: boom at test_bad_invocations\.py:\d+ "
+        r"\(please report this",
+        err,
+    ), err
