@@ -1,10 +1,23 @@
+"""Playwright driving Debian's chromium: launch options, one login, generous waits, and a
+screenshot of every page a test walks through (to look at the layout, not to compare)."""
+
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ROOT
+
+# Upper bounds, not expected durations: two cores are shared with the worker processes and
+# other suites, and a passing wait returns as soon as its condition holds.
+EXPECT_TIMEOUT_MS = 30_000
+PAGE_TIMEOUT_MS = 60_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +44,18 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": {"width": 1360, "height": 900}}
 
 
+@pytest.fixture
+def context(context: Any) -> Any:
+    """pytest-playwright's context, with the generous default for clicks, fills and gotos."""
+    return with_timeouts(context)
+
+
+def with_timeouts(context: Any) -> Any:
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+    return context
+
+
 def login(page: Any, live_server: Any, user: Any) -> Any:
     from tests.conftest import PASSWORD
 
@@ -45,13 +70,18 @@ def login(page: Any, live_server: Any, user: Any) -> Any:
 
 @pytest.fixture
 def logged_in_page(page: Any, live_server: Any, owner: Any) -> Any:
-    page.set_default_timeout(15_000)
     return login(page, live_server, owner)
 
 
-def shot(page: Any, name: str) -> None:
-    """Save a screenshot when BATCHSTUDIO_SCREENSHOTS names a folder (to look at the pages)."""
-    folder = os.environ.get("BATCHSTUDIO_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+def screenshots_folder() -> Path:
+    """BROWSER_SCREENSHOTS, else var/screenshots/ in the checkout (git ignores var/)."""
+    return Path(os.environ.get("BROWSER_SCREENSHOTS") or ROOT / "var" / "screenshots")
+
+
+def shot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot of what the test sees, to be looked at by a person."""
+    folder = screenshots_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType, Visibility
 from apps.jobs.models import Job
-from tests.browser.conftest import login, shot
+from tests.browser.conftest import login, shot, with_timeouts
 from tests.factories import make_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -191,7 +191,7 @@ def test_wizard_walks_every_step_of_the_reference(
     page.get_by_label("Batch size").fill("16")
     page.get_by_role("button", name="Run job").click()
     expect(page.get_by_role("heading", name="walk run")).to_be_visible()
-    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=60_000)
+    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=120_000)
     job = Job.objects.get(project=project, name="walk run")
     assert job.settings["batch_size"] == 16
     expect(page.get_by_test_id("results-path")).to_have_text(
@@ -231,9 +231,8 @@ def test_wizard_falls_back_to_a_full_form_post_without_javascript(
     live_worker, browser, live_server, owner
 ):
     project = make_project(owner, "No JS")
-    context = browser.new_context(java_script_enabled=False)
+    context = with_timeouts(browser.new_context(java_script_enabled=False))
     page = context.new_page()
-    page.set_default_timeout(15_000)
     login(page, live_server, owner)
     page.goto(f"{live_server.url}/projects/{project.pk}/jobs/new/")
     page.get_by_role("link", name=re.compile("Batch Inference")).click()
