@@ -214,24 +214,26 @@ def cmd_job_stop(args: argparse.Namespace) -> int:
     is in the state asked for, and the sentence says which end it had."""
     c = client()
     job = _job_get(c, args)
-    if job["status"] not in TERMINAL:
+    if job["status"] in TERMINAL:
+        sentence = f"{_label(job)} had already ended: {job['status']}."
+    else:
         job = c.post(f"/jobs/{job['id']}/quit")
         if args.wait:
             job = _wait(c, job, quiet=args.json)
-        sentence = (
-            f"{_label(job)} stopped at {_share(job)}; finished samples are kept."
-            if job["status"] == "STOPPED"
-            else f"{_label(job)} is stopping; finished samples are kept (add --wait to follow)."
-            if job["status"] not in TERMINAL
-            else f"{_label(job)} had already ended: {job['status']}."
-        )
-    else:
-        sentence = f"{_label(job)} had already ended: {job['status']}."
+        sentence = _stop_sentence(job)
     if args.json:
         emit(args, job)
     else:
         print(sentence)
     return 0
+
+
+def _stop_sentence(job: dict[str, Any]) -> str:
+    if job["status"] == "STOPPED":
+        return f"{_label(job)} stopped at {_share(job)}; finished samples are kept."
+    if job["status"] in TERMINAL:  # it ended on its own before the quit reached it
+        return f"{_label(job)} had already ended: {job['status']}."
+    return f"{_label(job)} is stopping; finished samples are kept (add --wait to follow)."
 
 
 def cmd_job_delete(args: argparse.Namespace) -> int:
