@@ -9,6 +9,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.accounts.models import ApiToken, Membership, Organization
+from apps.core.text import name_problem, shown
+
+TOKEN_NAME_MAX_LENGTH = 100  # ApiToken.name
+USERNAME_MAX_LENGTH = 150  # User.username
 
 
 @transaction.atomic
@@ -76,9 +80,11 @@ def api_token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Give the token a name, e.g. the machine it is for."]})
+    if problem := name_problem(name, what="token name", max_length=TOKEN_NAME_MAX_LENGTH):
+        raise ValidationError({"name": [problem]})
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name[:100], prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_token_hash(raw)
+        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_token_hash(raw)
     )
     return token, raw
 
@@ -120,21 +126,28 @@ def membership_add(*, actor: Any, username: str) -> tuple[Membership, str | None
 
     Returns the membership and, for a new account, its one-time password.
     """
+    from django.contrib.auth.validators import UnicodeUsernameValidator
     from django.core.exceptions import ValidationError
 
     admin = _require_admin(actor)
     username = username.strip()
     if not username:
         raise ValidationError({"username": ["Give a username."]})
+    if problem := name_problem(username, what="username", max_length=USERNAME_MAX_LENGTH):
+        raise ValidationError({"username": [problem]})
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     if user is None:
+        try:
+            UnicodeUsernameValidator()(username)
+        except ValidationError as exc:
+            raise ValidationError({"username": exc.messages}) from exc
         password = secrets.token_urlsafe(12)
         user = user_create(username=username, password=password, organization=admin.organization)
         return user.membership, password  # type: ignore[attr-defined]
     membership = membership_ensure(user)
     if membership.organization_id == admin.organization_id:
-        raise ValidationError({"username": [f"{username} is already a member."]})
+        raise ValidationError({"username": [f"{shown(username)} is already a member."]})
     old_org = membership.organization
     membership.organization = admin.organization
     membership.role = Membership.Role.MEMBER

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -13,10 +13,10 @@ from ninja.security import HttpBearer
 from apps.accounts.selectors import membership_for
 from apps.accounts.services import api_token_authenticate
 from apps.api import errors
-from apps.api.models import IdempotencyKey
 from apps.api.resolve import dataset_by_ref, job_by_ref, model_by_ref, project_by_ref
 from apps.api.schemas import (
     DatasetOut,
+    DownloadFormat,
     ExportIn,
     ExportOut,
     JobCreateIn,
@@ -29,11 +29,17 @@ from apps.api.schemas import (
     ProjectIn,
     ProjectOut,
 )
+from apps.api.services import (
+    IdempotencyKeyReusedError,
+    idempotency_key_record,
+    idempotent_job,
+    request_hash,
+)
 from apps.catalog.models import Dataset, MLModel
 from apps.catalog.registry import dataset_add, dataset_delete, model_add, model_delete
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import display_path
-from apps.core.text import name_problem
+from apps.core.text import name_problem, shown
 from apps.exports.downloads import (
     ResultsUnavailableError,
     results_file_response,
@@ -45,9 +51,9 @@ from apps.exports.selectors import exports_for_job, get_job_for_results_access
 from apps.exports.services import ExportBusyError, export_start
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.selectors import jobs_for_user
-from apps.jobs.services import job_create, job_delete, job_quit
+from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create, job_delete, job_quit
 from apps.projects.selectors import projects_for_user
-from apps.projects.services import project_create, project_delete
+from apps.projects.services import PROJECT_NAME_MAX_LENGTH, project_create, project_delete
 
 
 class TokenAuth(HttpBearer):
@@ -68,6 +74,8 @@ api = NinjaAPI(
 errors.install_handlers(api)
 
 ERRORS: dict[int, Any] = {400: Message, 401: Message, 404: Message}
+# Endpoints that read a body or a form may also answer 413 (over the size limits).
+BODY_ERRORS: dict[int, Any] = {**ERRORS, 413: Message}
 
 
 def _user(request: HttpRequest) -> Any:
@@ -156,7 +164,7 @@ def _ml_app_filter(ml_app: str | None) -> Any:
     app = ml_apps_list().filter(key=ml_app).first()
     if app is None:
         keys = ", ".join(ml_apps_list().values_list("key", flat=True))
-        raise errors.bad_request(f"Unknown ML App '{ml_app}'. Known: {keys}.", "ml_app")
+        raise errors.bad_request(f"Unknown ML App '{shown(ml_app)}'. Known: {keys}.", "ml_app")
     return app
 
 
@@ -182,14 +190,15 @@ def project_list(request: HttpRequest) -> Any:
     return list(projects_for_user(_user(request)))
 
 
-@api.post("/projects", response={201: ProjectOut, **ERRORS, 409: Message}, tags=["projects"])
+@api.post("/projects", response={201: ProjectOut, **BODY_ERRORS, 409: Message}, tags=["projects"])
 def project_create_view(request: HttpRequest, payload: ProjectIn) -> Any:
     user = _user(request)
-    problem = name_problem(payload.name)
-    if problem:  # before any query: PostgreSQL cannot even compare a NUL byte
+    name = payload.name.strip()
+    # Before any query: PostgreSQL cannot even compare a NUL byte.
+    if problem := name_problem(name, what="project name", max_length=PROJECT_NAME_MAX_LENGTH):
         raise errors.bad_request(problem, "name")
-    if projects_for_user(user).filter(name=payload.name.strip()).exists():
-        raise errors.conflict(f"You already have a project named '{payload.name}'.", "name")
+    if projects_for_user(user).filter(name=name).exists():
+        raise errors.conflict(f"You already have a project named '{shown(name)}'.", "name")
     project = project_create(owner=user, name=payload.name, description=payload.description)
     return Status(201, project)
 
@@ -199,7 +208,7 @@ def project_delete_view(request: HttpRequest, ref: str) -> Any:
     project = project_by_ref(_user(request), ref)
     name = project.name
     project_delete(project=project)
-    return {"message": f"Project '{name}' and its jobs were deleted."}
+    return {"message": f"Project '{shown(name)}' and its jobs were deleted."}
 
 
 # --- jobs ----------------------------------------------------------------------------
@@ -231,21 +240,49 @@ def job_list(request: HttpRequest, filters: Query[JobFilters]) -> Any:
     return [job_out(job) for job in qs[offset : offset + limit]]
 
 
-@api.post("/jobs", response={200: JobOut, 201: JobOut, **ERRORS, 409: Message}, tags=["jobs"])
+# Service error keys → the request's field names, so "field" names what the client sent.
+_JOB_FIELDS = {"name": "job", "dataset_path": "path", "model": "model_checkpoint"}
+
+
+def _job_create_refused(exc: DjangoValidationError) -> errors.ApiError:
+    errors_by_field = {
+        _JOB_FIELDS.get(key, key): messages for key, messages in exc.message_dict.items()
+    }
+    field, messages = next(iter(errors_by_field.items()))
+    if field == "job" and any("already exists" in m for m in messages):
+        return errors.conflict(" ".join(messages), field)
+    return errors.ApiError(400, " ".join(messages), field, errors=errors_by_field)
+
+
+@api.post(
+    "/jobs",
+    response={200: JobOut, 201: JobOut, **BODY_ERRORS, 409: Message, 422: Message},
+    tags=["jobs"],
+)
 def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
+    """Create a job. With `idempotency_key`, a retry of the same request returns the first
+    job (200); the same key with a different request is refused (422)."""
     user = _user(request)
-    if payload.idempotency_key:
-        earlier = IdempotencyKey.objects.filter(user=user, key=payload.idempotency_key).first()
+    key = payload.idempotency_key or ""
+    if key and (problem := name_problem(key, what="idempotency key")):
+        raise errors.bad_request(problem, "idempotency_key")
+    fingerprint = request_hash(payload.dict(exclude={"idempotency_key"}))
+    if key:
+        try:
+            earlier = idempotent_job(user=user, key=key, fingerprint=fingerprint)
+        except IdempotencyKeyReusedError as exc:
+            raise errors.unprocessable(str(exc), "idempotency_key") from exc
         if earlier is not None:
-            return Status(200, job_out(jobs_for_user(user).get(pk=earlier.job_id)))
+            return Status(200, job_out(earlier))
     project = project_by_ref(user, payload.project)
     name = payload.job.strip()
-    problem = name_problem(name)
-    if problem:  # before any query: PostgreSQL cannot even compare a NUL byte
-        raise errors.bad_request(problem, "name")
+    # Before any query: PostgreSQL cannot even compare a NUL byte.
+    if problem := name_problem(name, what="job name", max_length=JOB_NAME_MAX_LENGTH):
+        raise errors.bad_request(problem, "job")
     if project.jobs.filter(name=name).exists():
         raise errors.conflict(
-            f"Duplicate job: a job named '{name}' already exists in project '{project.name}'.",
+            f"Duplicate job: a job named '{shown(name)}' already exists in project "
+            f"'{shown(project.name)}'.",
             "job",
         )
     model = model_by_ref(user, payload.model_checkpoint)
@@ -262,10 +299,17 @@ def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
                 dataset_path=payload.path,
                 settings=payload.settings,
             )
-            if payload.idempotency_key:
-                IdempotencyKey.objects.create(user=user, key=payload.idempotency_key, job=job)
+            if key:
+                idempotency_key_record(user=user, key=key, fingerprint=fingerprint, job=job)
+    except DjangoValidationError as exc:
+        raise _job_create_refused(exc) from exc
     except IntegrityError as exc:
-        raise errors.conflict("Duplicate request: retry with the same idempotency key.") from exc
+        # The same key sent twice at once: the other request made the job.
+        raise errors.conflict(
+            "The same idempotency key is being used by another request right now: retry "
+            "with it in a moment to get its job.",
+            "idempotency_key",
+        ) from exc
     job.refresh_from_db()
     return Status(201, job_out(job))
 
@@ -288,24 +332,21 @@ def job_delete_view(request: HttpRequest, ref: str, project: str | None = None) 
     job = job_by_ref(_user(request), ref, project)
     name = job.name
     job_delete(job=job)
-    return {"message": f"Job '{name}', its results and its export history were deleted."}
+    return {"message": f"Job '{shown(name)}', its results and its export history were deleted."}
 
 
 # --- model and dataset hubs ----------------------------------------------------------
 
 
-def _visibility(value: str) -> str:
-    if value not in ("private", "organization"):
-        raise errors.bad_request("visibility is 'private' or 'organization'.", "visibility")
-    return value
+Visibility = Literal["private", "organization"]
 
 
-@api.post("/models", response={201: ModelOut, **ERRORS, 409: Message}, tags=["catalog"])
+@api.post("/models", response={201: ModelOut, **BODY_ERRORS, 409: Message}, tags=["catalog"])
 def model_add_view(
     request: HttpRequest,
     name: Form[str],
     ml_app: Form[MLAppKey],
-    visibility: Form[str] = "private",
+    visibility: Form[Visibility] = "private",
     description: Form[str] = "",
     folder: Form[str] = "",
     files: File[list[UploadedFile]] | None = None,
@@ -316,7 +357,7 @@ def model_add_view(
         user=user,
         name=name,
         ml_app=_ml_app_filter(ml_app),
-        visibility=_visibility(visibility),
+        visibility=visibility,
         description=description,
         uploads=list(files or []) or request.FILES.getlist("files"),
         folder=folder or None,
@@ -324,12 +365,12 @@ def model_add_view(
     return Status(201, model_out(model, user))
 
 
-@api.post("/datasets", response={201: DatasetOut, **ERRORS, 409: Message}, tags=["catalog"])
+@api.post("/datasets", response={201: DatasetOut, **BODY_ERRORS, 409: Message}, tags=["catalog"])
 def dataset_add_view(
     request: HttpRequest,
     name: Form[str],
     ml_apps: Form[list[MLAppKey]],
-    visibility: Form[str] = "private",
+    visibility: Form[Visibility] = "private",
     description: Form[str] = "",
     default_path: Form[str] = "",
     folder: Form[str] = "",
@@ -341,7 +382,7 @@ def dataset_add_view(
         user=user,
         name=name,
         ml_apps=[_ml_app_filter(key) for key in ml_apps],
-        visibility=_visibility(visibility),
+        visibility=visibility,
         description=description,
         uploads=list(files or []) or request.FILES.getlist("files"),
         folder=folder or None,
@@ -354,7 +395,7 @@ def _owned(qs: Any, ref: str, kind: str) -> Any:
     found = qs.filter(pk=int(ref)).first() if ref.isdigit() else None
     found = found or qs.filter(name=ref).first()
     if found is None:
-        raise Http404(f"No {kind} '{ref}' of yours.")
+        raise Http404(f"No {kind} '{shown(ref)}' of yours.")
     return found
 
 
@@ -365,7 +406,7 @@ def model_delete_view(request: HttpRequest, ref: str) -> Any:
         model_delete(model=model)
     except DjangoValidationError as exc:
         raise errors.conflict(" ".join(exc.messages)) from exc
-    return {"message": f"Model '{model.name}' deleted."}
+    return {"message": f"Model '{shown(model.name)}' deleted."}
 
 
 @api.delete("/datasets/{ref}", response={200: Message, **ERRORS, 409: Message}, tags=["catalog"])
@@ -375,7 +416,7 @@ def dataset_delete_view(request: HttpRequest, ref: str) -> Any:
         dataset_delete(dataset=dataset)
     except DjangoValidationError as exc:
         raise errors.conflict(" ".join(exc.messages)) from exc
-    return {"message": f"Dataset '{dataset.name}' deleted."}
+    return {"message": f"Dataset '{shown(dataset.name)}' deleted."}
 
 
 # --- results access ------------------------------------------------------------------
@@ -416,7 +457,10 @@ def export_out(export: ResultsExport) -> dict[str, Any]:
     tags=["results"],
 )
 def job_download(
-    request: HttpRequest, ref: str, project: str | None = None, format: str = "file"
+    request: HttpRequest,
+    ref: str,
+    project: str | None = None,
+    format: DownloadFormat = "file",
 ) -> Any:
     """The results file (or `format=zip`: the whole results folder), with HTTP Range."""
     job = _results_job(_user(request), ref, project)
@@ -429,7 +473,7 @@ def job_download(
 
 
 @api.post(
-    "/jobs/{ref}/exports", response={201: ExportOut, **ERRORS, 409: Message}, tags=["results"]
+    "/jobs/{ref}/exports", response={201: ExportOut, **BODY_ERRORS, 409: Message}, tags=["results"]
 )
 def job_export_create(
     request: HttpRequest, ref: str, payload: ExportIn, project: str | None = None

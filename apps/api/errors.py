@@ -1,24 +1,61 @@
-"""JSON errors for the API: a message a person can act on and the field at fault."""
+"""JSON errors for the API: a message a person can act on and the field at fault.
+
+Every answer that is not a success is `{"message": "...", "field": "..." | null}`:
+400 bad input (naming the field), 401 missing or bad token, 404 not found or not yours,
+409 a conflict (a duplicate name, an upload already running), 413 a body over the size
+limits, 422 an idempotency key reused for another request. The message is a sentence:
+pydantic's own words ("String should have at most 1024 characters") are translated here,
+quoted input is escaped (`apps.core.text.shown`), and no answer carries a traceback. An
+exception in our own code is logged with its traceback and answered as a 500 that says
+only that.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from apps.core.text import shown
+
+logger = logging.getLogger(__name__)
+
 _LOCATIONS = ("body", "query", "path", "header", "cookie", "form", "file")
+
+# How a message names a request field (the field itself is in "field").
+_LABELS = {
+    "job": "job name",
+    "model_checkpoint": "model",
+    "ml_app": "ML App",
+    "ml_apps": "ML Apps",
+    "idempotency_key": "idempotency key",
+    "type": "job type",
+    "access_key_id": "access key ID",
+    "secret_access_key": "secret access key",
+    "endpoint_url": "endpoint URL",
+    "default_path": "default path",
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
         super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        self.status, self.message, self.field, self.extra = status, message, field, extra
 
 
 def conflict(message: str, field: str | None = None) -> ApiError:
@@ -29,14 +66,121 @@ def bad_request(message: str, field: str | None = None) -> ApiError:
     return ApiError(400, message, field)
 
 
+def unprocessable(message: str, field: str | None = None) -> ApiError:
+    return ApiError(422, message, field)
+
+
 def _body(message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"message": message, "field": field, **extra}
+
+
+def _label(field: str | None) -> str:
+    if not field:
+        return "request body"
+    top = field.split(".")[0]
+    return _LABELS.get(top, top.replace("_", " "))
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def validation_sentence(error: dict[str, Any], field: str | None) -> str:
+    """One pydantic error as a sentence naming the field (never pydantic's own words,
+    which read "String should have at most 1024 characters")."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    label = _label(field)
+    the = f"The {label}"
+    if kind == "missing":
+        if not field:
+            return 'The request body is empty: send a JSON object ({"field": value, ...}).'
+        return f"{the} is missing: send the field '{field}'."
+    if kind == "extra_forbidden":
+        return f"Unknown field '{shown(field)}'."
+    if kind == "string_too_long":
+        return f"{the} is longer than {_number(ctx.get('max_length'))} characters."
+    if kind == "string_too_short":
+        if ctx.get("min_length") == 1:
+            return f"{the} may not be empty."
+        return f"{the} is shorter than {_number(ctx.get('min_length'))} characters."
+    if kind in ("string_type", "string_sub_type"):
+        return f"{the} must be text (a JSON string)."
+    if kind in ("string_unicode", "bytes_invalid_encoding"):
+        return f"{the} must be UTF-8 text."
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
+        return f"{the} must be a whole number."
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return f"{the} must be a number."
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{the} must be true or false."
+    if kind == "greater_than_equal":
+        return f"{the} must be at least {_number(ctx.get('ge'))}."
+    if kind == "greater_than":
+        return f"{the} must be more than {_number(ctx.get('gt'))}."
+    if kind == "less_than_equal":
+        return f"{the} must be at most {_number(ctx.get('le'))}."
+    if kind == "less_than":
+        return f"{the} must be less than {_number(ctx.get('lt'))}."
+    if kind in ("literal_error", "enum"):
+        return f"{the} must be {ctx.get('expected', 'one of the documented values')}."
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        if not field:
+            return 'The request body must be a JSON object ({"field": value, ...}).'
+        return f"{the} must be a JSON object (key: value pairs)."
+    if kind in ("list_type", "tuple_type", "set_type", "iterable_type"):
+        return f"{the} must be a list."
+    if kind in ("json_invalid", "json_type"):
+        return "The request body is not valid JSON."
+    if kind == "string_pattern_mismatch":
+        return f"{the} holds characters that are not allowed here."
+    if kind in ("url_parsing", "url_type", "url_scheme"):
+        return f"{the} must be a URL such as https://s3.example.com."
+    if kind in ("datetime_parsing", "datetime_type", "date_parsing", "date_type"):
+        return f"{the} must be a date and time such as 2026-01-31T12:00:00Z."
+    if kind == "value_error":
+        return str(error.get("msg", "")).removeprefix("Value error, ") or f"{the} is not valid."
+    if kind == "none_required":
+        return f"{the} must be left out."
+    return f"{the} is not valid."
+
+
+def _field_of(loc: list[Any]) -> str | None:
+    # loc is (where, [body parameter,] field...): drop the first two by position, since a
+    # field may itself be called "path" (the dataset path of POST /jobs).
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    if parts and parts[0] in ("payload", "filters"):
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def _body_problem(exc: BaseException | None) -> str | None:
+    """ninja wraps a body it cannot parse in HttpError(400); say what is wrong with it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "The request body is not UTF-8 text; send JSON (Content-Type: application/json)."
+    if isinstance(exc, json.JSONDecodeError):
+        return (
+            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column "
+            f"{exc.colno}); send one JSON object with Content-Type: application/json."
+        )
+    if isinstance(exc, RecursionError):
+        return "The request body nests too deeply."
+    if exc is not None:
+        return "The request body could not be read as JSON."
+    return None
+
+
+def _mebibytes(size: int | None) -> str:
+    return f"{(size or 0) / (1 << 20):,.1f} MiB"
 
 
 def install_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ApiError)
     def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-        return api.create_response(request, _body(exc.message, exc.field), status=exc.status)
+        body = _body(exc.message, exc.field, **exc.extra)
+        return api.create_response(request, body, status=exc.status)
 
     @api.exception_handler(DjangoValidationError)
     def _validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
@@ -51,19 +195,41 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(NinjaValidationError)
     def _schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-        first = exc.errors[0] if exc.errors else {}
-        # loc is (where, [body parameter,] field...): drop the first two by position, since
-        # a field may itself be called "path" (the dataset path of POST /jobs).
-        loc = [str(p) for p in first.get("loc", [])]
-        if loc and loc[0] in _LOCATIONS:
-            loc = loc[1:]
-        if len(loc) > 1 and loc[0] == "payload":
-            loc = loc[1:]
-        field = ".".join(loc) or None
-        message = first.get("msg", "Invalid request.")
-        if field:
-            message = f"{field}: {message}"
-        return api.create_response(request, _body(message, field), status=400)
+        sentences: dict[str, list[str]] = {}
+        for error in exc.errors:
+            field = _field_of(list(error.get("loc", [])))
+            sentences.setdefault(field or "", []).append(validation_sentence(error, field))
+        first_field = next(iter(sentences), "")
+        message = sentences[first_field][0] if sentences else "The request is not valid."
+        return api.create_response(request, _body(message, first_field or None), status=400)
+
+    @api.exception_handler(RequestDataTooBig)
+    def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = (
+            f"The request is larger than the server accepts ({_mebibytes(limit)} of JSON or "
+            "form fields); send less, e.g. fewer or shorter settings."
+        )
+        return api.create_response(request, _body(message), status=413)
+
+    @api.exception_handler(TooManyFieldsSent)
+    def _too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        message = f"The request has more than {limit:,} fields or query parameters."
+        return api.create_response(request, _body(message), status=413)
+
+    @api.exception_handler(TooManyFilesSent)
+    def _too_many_files(request: HttpRequest, exc: TooManyFilesSent) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        message = (
+            f"The upload has more than {limit:,} files; send them as one zip or tar.gz archive."
+        )
+        return api.create_response(request, _body(message, "files"), status=413)
+
+    @api.exception_handler(MultiPartParserError)
+    def _multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+        message = "The multipart form could not be read; send it again (is it complete?)."
+        return api.create_response(request, _body(message), status=400)
 
     @api.exception_handler(AuthenticationError)
     def _auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
@@ -91,4 +257,15 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        return api.create_response(request, _body(str(exc)), status=exc.status_code)
+        message = _body_problem(exc.__cause__) if exc.status_code == 400 else None
+        return api.create_response(request, _body(message or str(exc)), status=exc.status_code)
+
+    @api.exception_handler(Exception)
+    def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Our bug, not the client's input: the traceback goes to the log, never the answer.
+        logger.error("API error on %s %s", request.method, request.path, exc_info=exc)
+        return api.create_response(
+            request,
+            _body("Internal error: the server failed and logged why. Try again later."),
+            status=500,
+        )

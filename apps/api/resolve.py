@@ -10,6 +10,7 @@ from django.http import Http404
 from apps.api.errors import bad_request
 from apps.catalog.models import Dataset, MLModel
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
+from apps.core.text import shown
 from apps.jobs.models import Job
 from apps.jobs.selectors import jobs_for_user
 from apps.projects.models import Project
@@ -37,7 +38,7 @@ def project_by_ref(user: Any, ref: str, field: str = "project") -> Project:
         return found
     project = found.first()
     if project is None:
-        raise Http404(f"No project named '{ref}'. List yours with: batchstudio project list")
+        raise Http404(f"No project named '{shown(ref)}'. List yours with: batchstudio project list")
     return project
 
 
@@ -45,7 +46,9 @@ def _pick_tier(user: Any, items: list[Any], kind: str, ref: str, field: str) -> 
     items.sort(key=lambda m: _TIER_ORDER[m.tier_for(user.pk)])
     if len(items) > 1 and items[0].tier_for(user.pk) == items[1].tier_for(user.pk):
         ids = ", ".join(str(m.pk) for m in items)
-        raise bad_request(f"Several {kind}s are named '{ref}' (ids {ids}); give the id.", field)
+        raise bad_request(
+            f"Several {kind}s are named '{shown(ref)}' (ids {ids}); give the id.", field
+        )
     return items[0]
 
 
@@ -56,7 +59,7 @@ def model_by_ref(user: Any, ref: str, field: str = "model_checkpoint") -> MLMode
     items = list(found)
     if not items:
         raise bad_request(
-            f"No model named '{ref}' that you can use. See: batchstudio model list", field
+            f"No model named '{shown(ref)}' that you can use. See: batchstudio model list", field
         )
     return _pick_tier(user, items, "model", ref, field)
 
@@ -68,7 +71,8 @@ def dataset_by_ref(user: Any, ref: str, field: str = "dataset") -> Dataset:
     items = list(found)
     if not items:
         raise bad_request(
-            f"No dataset named '{ref}' that you can use. See: batchstudio dataset list", field
+            f"No dataset named '{shown(ref)}' that you can use. See: batchstudio dataset list",
+            field,
         )
     return _pick_tier(user, items, "dataset", ref, field)
 
@@ -86,7 +90,9 @@ def job_by_ref(user: Any, ref: str, project: str | None = None) -> Job:
     if not matches and ref.isdigit():
         matches = list(qs.filter(pk=int(ref)))
     if not matches:
-        raise Http404(f"No job '{ref}'. List yours with: batchstudio job list")
+        raise Http404(f"No job '{shown(ref)}'. List yours with: batchstudio job list")
     if len(matches) > 1:
-        raise bad_request(f"Several jobs are named '{ref}'; give --project or the job id.", "job")
+        raise bad_request(
+            f"Several jobs are named '{shown(ref)}'; give --project or the job id.", "job"
+        )
     return matches[0]

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import ConfigDict
 
 # The ML App keys, so the OpenAPI schema lists the valid values (a test checks that this
 # matches apps.catalog.mlapps.ML_APPS).
@@ -13,6 +14,10 @@ MLAppKey = Literal[
     "named-entity-recognition",
     "sentiment-analysis",
 ]
+
+# `?format=` of the results download (apps.exports.downloads.DOWNLOAD_FORMATS; a test
+# checks they agree).
+DownloadFormat = Literal["file", "zip"]
 
 
 class Message(Schema):
@@ -34,7 +39,13 @@ class MLAppOut(Schema):
     settings_schema: list[dict[str, Any]]
 
 
-class ProjectIn(Schema):
+class _In(Schema):
+    """A request body: an unknown field is refused (a typo is not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectIn(_In):
     name: str = Field(..., max_length=100)
     description: str = ""
 
@@ -69,7 +80,7 @@ class DatasetOut(Schema):
     created_at: datetime
 
 
-class JobCreateIn(Schema):
+class JobCreateIn(_In):
     project: str = Field(..., description="Project name or id")
     job: str = Field(..., max_length=100, description="Name of the new job")
     type: Literal["batch_predict"] = "batch_predict"
@@ -77,7 +88,12 @@ class JobCreateIn(Schema):
     dataset: str = Field(..., description="Dataset name or id")
     path: str = Field("", max_length=1024, description="Relative path inside the dataset")
     settings: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(None, max_length=128)
+    idempotency_key: str | None = Field(
+        None,
+        max_length=128,
+        description="Retry key: the same key and request return the first job (200); the "
+        "same key with a different request is refused (422). Scoped to your user.",
+    )
 
 
 class JobOut(Schema):
@@ -106,7 +122,7 @@ class JobOut(Schema):
     finished_at: datetime | None
 
 
-class ExportIn(Schema):
+class ExportIn(_In):
     bucket: str = Field(..., min_length=3, max_length=63)
     folder: str = Field("", max_length=500)
     access_key_id: str = Field(..., min_length=1, max_length=128)

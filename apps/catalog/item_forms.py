@@ -7,7 +7,10 @@ from typing import Any
 from django import forms
 
 from apps.catalog.models import MLApp
+from apps.catalog.registry import ITEM_NAME_MAX_LENGTH
 from apps.catalog.selectors import ml_apps_list
+from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
+from apps.core.text import NameField
 
 VISIBILITY_CHOICES = [("private", "Private (only me)"), ("organization", "My organization")]
 
@@ -27,7 +30,7 @@ class MultipleFileField(forms.FileField):
 
 
 class _AddForm(forms.Form):
-    name = forms.CharField(max_length=150)
+    name = NameField(max_length=ITEM_NAME_MAX_LENGTH)
     visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, initial="private")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     files = MultipleFileField(  # type: ignore[assignment]  # the declared field, not Form.files
@@ -39,7 +42,8 @@ class _AddForm(forms.Form):
     folder = forms.CharField(
         label="…or register a folder under the storage root",
         required=False,
-        max_length=1024,
+        max_length=MAX_PATH_LENGTH,
+        error_messages={"max_length": PATH_TOO_LONG},
         help_text="A path relative to the storage root (the NFS mount); nothing is copied.",
     )
 
@@ -62,7 +66,8 @@ class DatasetAddForm(_AddForm):
     default_path = forms.CharField(
         label="Default path inside the dataset",
         required=False,
-        max_length=1024,
+        max_length=MAX_PATH_LENGTH,
+        error_messages={"max_length": PATH_TOO_LONG},
         help_text="e.g. test.txt; empty means the whole folder.",
     )
     field_order = [

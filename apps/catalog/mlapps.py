@@ -144,6 +144,9 @@ ML_APPS: list[MLAppSpec] = [
                 "name": "labels_file",
                 "label": "Labels file",
                 "type": "text",
+                # Names a file inside the job's dataset: checked at create like the dataset
+                # path (apps.jobs.services.job_settings_check), read by the built-in model.
+                "dataset_file": True,
                 "default": "labels.txt",
                 "max_length": 500,
                 "help": "Path inside the dataset: one class a line, optionally "

@@ -23,7 +23,7 @@ from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
 from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
 from apps.core.archives import ArchiveError, archive_extract, archive_kind
 from apps.core.storage import UnsafePathError, safe_join, storage_root
-from apps.core.text import name_problem
+from apps.core.text import name_problem, shown
 from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples, iter_samples
 
@@ -41,7 +41,7 @@ def _check_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]
     if visibility not in USER_VISIBILITIES:
         raise ValidationError({"visibility": ["Choose private or organization."]})
     if model_cls.objects.filter(owner=user, name=name).exists():
-        raise ValidationError({"name": [f"You already have one named '{name}'."]})
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]})
     return name
 
 
@@ -112,7 +112,9 @@ def _unpack(uploads: Iterable[UploadedFile], staging: Path) -> None:
         for child in source.iterdir():
             destination = staging / child.name
             if destination.exists():
-                raise ValidationError({"files": [f"'{child.name}' appears twice in the upload."]})
+                raise ValidationError(
+                    {"files": [f"'{shown(child.name)}' appears twice in the upload."]}
+                )
             child.rename(destination)
         shutil.rmtree(unpacked)
 
@@ -125,7 +127,9 @@ def _registered_folder(folder: str) -> tuple[str, Path]:
     if path == storage_root():
         raise ValidationError({"folder": ["Give a folder inside the storage root, not the root."]})
     if not path.is_dir():
-        raise ValidationError({"folder": [f"'{folder}' is not a folder under the storage root."]})
+        raise ValidationError(
+            {"folder": [f"'{shown(folder)}' is not a folder under the storage root."]}
+        )
     relative = path.relative_to(storage_root()).as_posix()
     if relative.split("/")[0] in MANAGED_AREAS:
         # These hold other users' uploads and results: registering them would bypass access.
@@ -203,7 +207,7 @@ def model_add(
             model.save(update_fields=["source"])
         return model
     except IntegrityError as exc:
-        raise ValidationError({"name": [f"You already have one named '{name}'."]}) from exc
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -256,7 +260,7 @@ def dataset_add(
             dataset.save(update_fields=["folder"])
         return dataset
     except IntegrityError as exc:
-        raise ValidationError({"name": [f"You already have one named '{name}'."]}) from exc
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -290,7 +294,8 @@ def _refuse_if_in_use(obj: MLModel | Dataset, field: str) -> None:
     )
     if active:
         raise ValidationError(
-            f"'{obj.name}' is used by queued or running job(s): {', '.join(active)}. "
+            f"'{shown(obj.name)}' is used by queued or running job(s): "
+            f"{', '.join(shown(n) for n in active)}. "
             "Quit them or wait until they finish, then delete it."
         )
 

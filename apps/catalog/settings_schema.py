@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.text import shown
+
 FieldSpec = dict[str, Any]
 
 _THRESHOLD_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -113,7 +115,9 @@ def settings_validate(schema: list[FieldSpec], data: dict[str, Any] | None) -> d
     errors: dict[str, list[str]] = {}
     known = {spec["name"] for spec in schema}
     for key in sorted(set(data) - known):
-        errors[key] = [f"Unknown setting '{key}'. Known settings: {', '.join(sorted(known))}."]
+        errors[key] = [
+            f"Unknown setting '{shown(key)}'. Known settings: {', '.join(sorted(known))}."
+        ]
     cleaned: dict[str, Any] = {}
     for spec in schema:
         name = spec["name"]

@@ -26,6 +26,8 @@ from apps.exports.selectors import results_dir_files, results_file_path
 from apps.exports.zipstream import ZipPlan, entries_for
 from apps.jobs.models import Job
 
+# What `?format=` may ask for: the results file, or the whole results folder as a zip.
+DOWNLOAD_FORMATS = ("file", "zip")
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 

@@ -19,7 +19,9 @@ from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from apps.core.errors import add_errors_to_form
+from apps.core.text import shown
 from apps.exports.downloads import (
+    DOWNLOAD_FORMATS,
     ResultsUnavailableError,
     results_file_response,
     results_zip_response,
@@ -46,8 +48,15 @@ def _results_home(user: Any, job: Job) -> str:
 @require_GET
 def results_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     job = get_job_for_results_access(request.user, pk)
+    kind = request.GET.get("format") or "file"
+    if kind not in DOWNLOAD_FORMATS:
+        return HttpResponse(
+            f"Unknown format '{shown(kind)}': use {' or '.join(DOWNLOAD_FORMATS)}.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     try:
-        if request.GET.get("format") == "zip":
+        if kind == "zip":
             return results_zip_response(request, job=job)
         return results_file_response(request, job=job)
     except ResultsUnavailableError as exc:

@@ -18,9 +18,11 @@ from django.urls import reverse
 
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
-from apps.catalog.settings_schema import FieldSpec, settings_validate
+from apps.catalog.settings_schema import FieldSpec
+from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
+from apps.core.text import NameField
 from apps.jobs.models import JobStatus
-from apps.jobs.services import job_validate
+from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_settings_check, job_validate
 from apps.projects.models import Project
 
 HUB = "hub"  # the "Select from model hub" / "Select from datasets" option
@@ -93,7 +95,7 @@ class GroupedSelect(forms.Select):
 
 
 class BatchJobForm(forms.Form):
-    name = forms.CharField(label="Job Name", max_length=100)
+    name = NameField(label="Job Name", what="job name", max_length=JOB_NAME_MAX_LENGTH)
     ml_app = forms.ModelChoiceField(
         label="ML App", queryset=MLApp.objects.none(), empty_label="Clear", required=False
     )
@@ -113,7 +115,8 @@ class BatchJobForm(forms.Form):
     )
     dataset_path = forms.CharField(
         label="Relative dataset folder/file path",
-        max_length=1024,
+        max_length=MAX_PATH_LENGTH,
+        error_messages={"max_length": PATH_TOO_LONG},
         required=False,
         help_text="A file or folder inside the dataset, e.g. test.txt; empty means the "
         "whole dataset.",
@@ -279,12 +282,17 @@ class BatchJobForm(forms.Form):
         }
         if ml_app is not None and (self.shown_ml_app is None or ml_app.pk != self.shown_ml_app.pk):
             raw_settings = {}  # fields of another ML App: take the chosen app's defaults
-        settings_ok = True
         if ml_app is not None:
             try:
-                cleaned["settings"] = settings_validate(ml_app.settings_schema, raw_settings)
+                # Checked here, not through job_validate, so each refusal sits next to its
+                # setting (a labels file outside the dataset too).
+                cleaned["settings"] = job_settings_check(
+                    ml_app=ml_app,
+                    model=model,
+                    dataset=cleaned.get("dataset"),
+                    settings=raw_settings,
+                )
             except ValidationError as exc:
-                settings_ok = False
                 for key, messages in exc.message_dict.items():
                     name = SETTING_PREFIX + key
                     for message in messages:
@@ -302,8 +310,8 @@ class BatchJobForm(forms.Form):
             )
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                if key == "settings" and not settings_ok:
-                    continue  # already shown next to each setting
+                if key == "settings":
+                    continue  # already shown next to each setting (job_settings_check)
                 target: str | None = key if key in self.fields else None
                 if target and self.has_error(target):
                     continue  # e.g. "not one of the choices" already says it

@@ -4,39 +4,92 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.catalog.models import Dataset, MLApp, MLModel
+from apps.catalog.models import Dataset, MLApp, MLModel, SourceType
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
 from apps.core.storage import UnsafePathError, safe_join, storage_root
-from apps.core.text import name_problem
+from apps.core.text import name_problem, shown
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from apps.projects.models import Project
 from worker.readers import DatasetReadError, count_samples
 
 logger = logging.getLogger(__name__)
 
+JOB_NAME_MAX_LENGTH = 100  # Job.name
+
+
+def _in_dataset(*, dataset: Dataset, relative_path: str, field: str) -> Path:
+    """`relative_path` resolved inside the dataset by the safe join (it may not exist);
+    a ValidationError keyed by `field` otherwise."""
+    try:
+        return safe_join(storage_root() / dataset.folder, relative_path)
+    except UnsafePathError as exc:
+        raise ValidationError({field: str(exc)}) from exc
+
+
+def _missing(*, dataset: Dataset, relative_path: str, field: str) -> ValidationError:
+    return ValidationError(
+        {field: f"'{shown(relative_path)}' does not exist in the dataset '{shown(dataset.name)}'."}
+    )
+
 
 def job_input_check(*, dataset: Dataset, relative_path: str) -> int:
     """Resolve a path inside a dataset and count its samples; ValidationError otherwise."""
-    try:
-        path = safe_join(storage_root() / dataset.folder, relative_path)
-    except UnsafePathError as exc:
-        raise ValidationError({"dataset_path": str(exc)}) from exc
+    path = _in_dataset(dataset=dataset, relative_path=relative_path, field="dataset_path")
     if not path.exists():
-        raise ValidationError(
-            {"dataset_path": f"'{relative_path}' does not exist in the dataset '{dataset.name}'."}
-        )
+        raise _missing(dataset=dataset, relative_path=relative_path, field="dataset_path")
     try:
         return count_samples(path).count
     except DatasetReadError as exc:
-        message = str(exc).replace(str(path), relative_path or dataset.name)
+        message = str(exc).replace(str(path), shown(relative_path or dataset.name))
         raise ValidationError({"dataset_path": message}) from exc
+
+
+def job_settings_check(
+    *,
+    ml_app: MLApp,
+    model: MLModel | None,
+    dataset: Dataset | None,
+    settings: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The ML App's settings, typed and completed with defaults; ValidationError keyed by
+    setting name otherwise.
+
+    A setting that names a file inside the dataset (`dataset_file` in its schema, e.g.
+    `labels_file`) goes through the dataset path's safe join, so `../../etc/passwd` is
+    refused here rather than when the job runs. The built-in models read that file, so for
+    them it must also exist and be a file; user checkpoints bring their own classes and
+    ignore it.
+    """
+    cleaned = settings_validate(ml_app.settings_schema, settings)
+    if dataset is None:
+        return cleaned
+    reads_files = model is not None and model.source_type == SourceType.BUILTIN
+    errors: dict[str, list[str]] = {}
+    for spec in ml_app.settings_schema:
+        if not spec.get("dataset_file"):
+            continue
+        name = spec["name"]
+        value = cleaned.get(name) or spec["default"]  # the worker reads the default if empty
+        try:
+            path = _in_dataset(dataset=dataset, relative_path=value, field=name)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+            continue
+        if reads_files and not path.exists():
+            errors[name] = _missing(dataset=dataset, relative_path=value, field=name).messages
+        elif reads_files and not path.is_file():
+            errors[name] = [f"'{shown(value)}' is a folder; name a file of the dataset."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
 
 
 def job_validate(
@@ -55,7 +108,7 @@ def job_validate(
     name = name.strip()
     if not name:
         errors["name"] = ["Give the job a name."]
-    elif problem := name_problem(name):
+    elif problem := name_problem(name, what="job name", max_length=JOB_NAME_MAX_LENGTH):
         errors["name"] = [problem]
     elif Job.objects.filter(project=project, name=name).exists():
         errors["name"] = [f"A job named '{name}' already exists in this project."]
@@ -65,16 +118,21 @@ def job_validate(
         errors["model"] = ["Choose a model you may use."]
     elif ml_app is not None and model.ml_app_id != ml_app.pk:
         errors["model"] = [
-            f"The model '{model.name}' is for {model.ml_app.name}, not {ml_app.name}."
+            f"The model '{shown(model.name)}' is for {model.ml_app.name}, not {ml_app.name}."
         ]
     if dataset is None or not datasets_visible_to(user).filter(pk=dataset.pk).exists():
         errors["dataset"] = ["Choose a dataset you may use."]
     elif ml_app is not None and not dataset.ml_apps.filter(pk=ml_app.pk).exists():
-        errors["dataset"] = [f"The dataset '{dataset.name}' does not serve {ml_app.name}."]
+        errors["dataset"] = [f"The dataset '{shown(dataset.name)}' does not serve {ml_app.name}."]
     cleaned: dict[str, Any] = {}
     if ml_app is not None:
         try:
-            cleaned = settings_validate(ml_app.settings_schema, settings)
+            cleaned = job_settings_check(
+                ml_app=ml_app,
+                model=model if "model" not in errors else None,
+                dataset=dataset if "dataset" not in errors else None,
+                settings=settings,
+            )
         except ValidationError as exc:
             errors["settings"] = [f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items()]
     if dataset is not None and "dataset" not in errors:

@@ -6,18 +6,20 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
-from apps.core.text import name_problem
+from apps.core.text import name_problem, shown
 from apps.projects.models import Project
+
+PROJECT_NAME_MAX_LENGTH = 100  # Project.name
 
 
 def project_create(*, owner: Any, name: str, description: str = "") -> Project:
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Give the project a name."]})
-    if problem := name_problem(name):
+    if problem := name_problem(name, what="project name", max_length=PROJECT_NAME_MAX_LENGTH):
         raise ValidationError({"name": [problem]})
     if Project.objects.filter(owner=owner, name=name).exists():
-        raise ValidationError({"name": [f"You already have a project named '{name}'."]})
+        raise ValidationError({"name": [f"You already have a project named '{shown(name)}'."]})
     membership = membership_ensure(owner)
     try:
         with transaction.atomic():
@@ -28,7 +30,9 @@ def project_create(*, owner: Any, name: str, description: str = "") -> Project:
                 description=description.strip(),
             )
     except IntegrityError as exc:
-        raise ValidationError({"name": [f"You already have a project named '{name}'."]}) from exc
+        raise ValidationError(
+            {"name": [f"You already have a project named '{shown(name)}'."]}
+        ) from exc
 
 
 def project_delete(*, project: Project) -> None:

@@ -184,7 +184,7 @@ def test_wizard_reads_only_its_own_fields(owner_client, project):
 def test_api_refuses_control_characters_in_names(api, project, name):
     response = _create(api, project, job=name)
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "name" and "control characters" in response.json()["message"]
+    assert response.json()["field"] == "job" and "control characters" in response.json()["message"]
     response = api.post("/api/v1/projects", {"name": name}, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response.json()["field"] == "name"
