@@ -150,10 +150,10 @@ def _quiesce_jobs(timeout: float = 180) -> None:
     """
     from apps.jobs.models import ACTIVE_STATUSES, Job, JobShard, ShardStatus
 
-    busy = Job.objects.filter(status__in=ACTIVE_STATUSES).update(status="STOPPED")
+    Job.objects.filter(status__in=ACTIVE_STATUSES).update(status="STOPPED")
     JobShard.objects.filter(status=ShardStatus.PENDING).update(status=ShardStatus.CANCELLED)
-    if not (busy and WorkerPool.running):
-        return
+    if not WorkerPool.running:
+        return  # nothing was ever started that could still be running
     wait_until(
         lambda: not JobShard.objects.filter(status=ShardStatus.RUNNING).exists(),
         timeout=timeout,
@@ -191,18 +191,38 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
 
 
-def wait_worker_idle(timeout: float = 120) -> None:
-    """Wait until no worker process of the session holds a task (active or reserved)."""
+def wait_worker_idle(timeout: float = 180) -> None:
+    """Wait until the session's workers hold no task (active or reserved) and no message
+    waits in their queues: a leftover shard message would change what the next test's
+    reaper sees."""
     from worker.celery import app
 
     def idle() -> bool:
-        inspector = app.control.inspect(timeout=1.0)
+        if _queued_messages():
+            return False
+        # `limit`: answer as soon as every pool of the session has replied.
+        inspector = app.control.inspect(timeout=5.0, limit=max(WorkerPool.running, 1))
         active, reserved = inspector.active(), inspector.reserved()
         if active is None or reserved is None:
             return False  # no worker answered in time: a busy worker is not an idle one
         return not any(active.values()) and not any(reserved.values())
 
-    wait_until(idle, timeout=timeout, what="the worker to be idle", every=0.1)
+    wait_until(
+        idle, timeout=timeout, what="the worker to be idle", not_ready=(Exception,), every=0.1
+    )
+
+
+def _queued_messages() -> int:
+    """Messages waiting in the worker queues (kombu keeps one list per priority step)."""
+    from tests.leaks import redis_client
+
+    client = redis_client()
+    total = 0
+    for key in client.scan_iter(count=1000):
+        queue = key.decode(errors="replace").split("\x06")[0]
+        if queue in ("inference", "exports") and client.type(key) == b"list":
+            total += int(client.llen(key))
+    return total
 
 
 @pytest.fixture

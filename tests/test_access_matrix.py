@@ -161,7 +161,7 @@ def test_anonymous_visitors_are_sent_to_login_or_get_401(objects):
 
 
 @pytest.mark.worker
-def test_outsiders_get_404_for_every_object_route(objects, outsider):
+def test_outsiders_get_404_for_every_object_route(objects, outsider, owner):
     web = Client()
     web.force_login(outsider)
     api = _api(outsider)
@@ -180,11 +180,12 @@ def test_outsiders_get_404_for_every_object_route(objects, outsider):
             statuses = {m: getattr(web, m)(url).status_code for m in ("get", "post", "delete")}
         assert set(statuses.values()) <= {404, 405}, (url, statuses)
         assert 404 in statuses.values(), (url, statuses)
-    # Nothing was changed by all that.
-    objects["job"].refresh_from_db()
-    objects["project"].refresh_from_db()
-    objects["token"].refresh_from_db()
+    # Nothing was changed by all that: every object is still there, as it was.
+    for name in ("job", "project", "token", "dataset", "model", "membership"):
+        objects[name].refresh_from_db()  # raises DoesNotExist if a route deleted it
+    assert objects["job"].status == "COMPLETED"
     assert objects["token"].revoked_at is None
+    assert objects["membership"].organization == owner.membership.organization
 
 
 @pytest.mark.worker

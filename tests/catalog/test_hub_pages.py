@@ -41,7 +41,8 @@ def test_add_model_page_checks_and_lands_on_the_model_page(owner_client, sentime
     model = MLModel.objects.get(name="my-bert")
     assert response.status_code == 302 and response["Location"] == f"/hub/models/{model.pk}/"
     page = owner_client.get(response["Location"]).content.decode()
-    assert "config.json" in page and "Organization" in page
+    assert "config.json" in page
+    assert "<dt>Group</dt><dd>My models (Organization)</dd>" in page
 
 
 def test_pickled_checkpoint_is_refused_with_the_reason(owner_client, sentiment):

@@ -140,18 +140,33 @@ def test_organization_dataset_visible_to_colleague_not_outsider(
 
 
 def test_dataset_in_use_by_an_active_job_cannot_be_deleted(owner, sentiment_app, redis_server):
-    from tests.factories import sentiment_job
+    from apps.jobs.models import Job
+    from tests.factories import make_project
 
     upload = SimpleUploadedFile("t.txt", b"good\nbad\n")
     dataset = dataset_add(
         user=owner, name="mine", ml_apps=[sentiment_app], uploads=[upload], default_path="t.txt"
     )
-    job = sentiment_job(owner, dataset=dataset, dataset_path="t.txt")
+    # A QUEUED job row with no task behind it: no worker can run it during the test.
+    job = Job.objects.create(
+        project=make_project(owner),
+        owner=owner,
+        name="waiting",
+        status="QUEUED",
+        ml_app=sentiment_app,
+        model_name="vader-sentiment",
+        dataset=dataset,
+        dataset_name="mine",
+        dataset_path="t.txt",
+        results_filename="r.txt",
+    )
     with pytest.raises(ValidationError, match="used by queued or running"):
         dataset_delete(dataset=dataset)
     from apps.jobs.services import job_quit
 
     job_quit(job=job)
+    job.refresh_from_db()
+    assert job.status == "STOPPED"
     folder = storage_root() / dataset.folder
     dataset_delete(dataset=dataset)
     assert not folder.exists()
@@ -186,6 +201,9 @@ def test_duplicate_names_and_missing_source(owner, sentiment_app):
 def test_upload_with_traversal_name_is_sanitised(owner, sentiment_app):
     upload = SimpleUploadedFile("../../escape.txt", b"a\nb\n")
     dataset = dataset_add(user=owner, name="esc", ml_apps=[sentiment_app], uploads=[upload])
-    assert (storage_root() / dataset.folder / "escape.txt").exists()
-    assert not (storage_root().parent / "escape.txt").exists()
+    inside = storage_root() / dataset.folder / "escape.txt"
+    assert inside.exists()
+    # The only file of that name anywhere in the test's var folder (storage, staging
+    # folders, run dir) is the one inside the dataset.
+    assert sorted(storage_root().parent.rglob("escape.txt")) == [inside]
     assert Path(storage_root() / dataset.folder).is_dir()

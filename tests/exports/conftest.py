@@ -15,9 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,25 +142,25 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
                 proc.wait()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], server: S3Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_ready(proc: subprocess.Popen[bytes], server: S3Server, timeout: float = 180) -> None:
+    import botocore.exceptions
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"weed mini exited:\n{server.log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(server.endpoint, timeout=1)  # noqa: S310 - loopback
-        except urllib.error.HTTPError:
-            # Answering at all (403 to an unsigned request) means S3 is up; a signed call
-            # confirms the filer behind it is too.
-            try:
-                server.client().list_buckets()
-                return
-            except Exception:  # noqa: BLE001, S110 - not ready yet
-                pass
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"weed mini not ready in {timeout}s:\n{server.log.read_text()[-3000:]}")
+        # A signed call answers only once the filer behind the S3 gateway is up too.
+        server.client().list_buckets()
+        return True
+
+    from tests.conftest import wait_until
+
+    wait_until(
+        answers,
+        timeout=timeout,
+        what=f"weed mini to answer (log: {server.log})",
+        not_ready=(OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError),
+        every=0.25,
+    )
 
 
 @pytest.fixture
@@ -183,14 +180,16 @@ def results_file(job: Any) -> Path:
     return storage_path(job.results_relpath)
 
 
-def wait_for_export(export_id: int, timeout: float = 60) -> Any:
+def wait_for_export(export_id: int, timeout: float = 240) -> Any:
     from apps.exports.models import ResultsExport
+    from tests.conftest import wait_until
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ended() -> Any:
         export = ResultsExport.objects.get(pk=export_id)
-        if export.status in ("COMPLETED", "FAILED"):
-            return export
-        time.sleep(0.2)
-    export = ResultsExport.objects.get(pk=export_id)
-    raise AssertionError(f"export {export_id} still {export.status} after {timeout}s")
+        return export if export.status in ("COMPLETED", "FAILED") else None
+
+    try:
+        return wait_until(ended, timeout=timeout, what=f"export {export_id}", every=0.2)
+    except AssertionError:
+        export = ResultsExport.objects.get(pk=export_id)
+        raise AssertionError(f"export {export_id} still {export.status} after {timeout}s") from None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 import pytest
 from django.db import IntegrityError, transaction
 
 from apps.exports import secret_store
 from apps.exports.models import ResultsExport
+from tests.conftest import wait_until
 from tests.exports.conftest import results_file, wait_for_export
 from tests.leaks import database_files, database_text, redis_everything, worker_log
 
@@ -164,8 +166,16 @@ def test_secret_is_not_in_the_database_the_broker_redis_or_logs(
     keys, values = redis_everything()
     assert not [k for k in keys if k.startswith(secret_store.KEY_PREFIX.encode())]
     assert planted.encode() not in values
-    log = worker_log()
-    assert f"export {export.pk} completed" in log  # the worker's log is the one we read
+
+    # The worker logs after it commits COMPLETED, and Celery's own "succeeded" line comes
+    # when the task returns: wait for it, so the log searched holds the whole upload.
+    def whole_upload_logged() -> str | None:
+        text = worker_log()
+        done = text.find(f"export {export.pk} completed")
+        finished = re.search(r"export_upload\[[^\]]+\] succeeded", text[max(done, 0) :])
+        return text if done >= 0 and finished else None
+
+    log = wait_until(whole_upload_logged, what="the upload's last log lines")
     assert planted not in log
     assert planted not in response.content.decode()
 

@@ -131,10 +131,10 @@ def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool 
     return folder
 
 
-def checkpoint_polarity(checkpoint: Path, texts: list[str]) -> list[str]:
-    """What the checkpoint itself says of each text, one at a time with transformers: the
-    reference a job's labels must equal to prove that this checkpoint, and not a built-in
-    model, produced them."""
+def checkpoint_probabilities(checkpoint: Path, texts: list[str]) -> list[list[float]]:
+    """The class probabilities a sequence-classification checkpoint gives each text, one
+    at a time with transformers: the reference a job's results must equal to prove that
+    this checkpoint, and not a built-in model, produced them."""
     import torch
     import transformers
 
@@ -142,14 +142,51 @@ def checkpoint_polarity(checkpoint: Path, texts: list[str]) -> list[str]:
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
         checkpoint, use_safetensors=True
     ).eval()
-    labels = [model.config.id2label[i].lower() for i in range(model.config.num_labels)]
-    negative, positive = labels.index("negative"), labels.index("positive")
-    out = []
     with torch.no_grad():
-        for text in texts:
-            logits = model(**tokenizer(text, return_tensors="pt", truncation=True)).logits[0]
-            out.append("positive" if logits[positive] >= logits[negative] else "negative")
-    return out
+        return [
+            torch.softmax(model(**tokenizer(text, return_tensors="pt")).logits[0], -1).tolist()
+            for text in texts
+        ]
+
+
+def checkpoint_polarity(checkpoint: Path, texts: list[str]) -> list[str]:
+    """negative/positive for each text, as the checkpoint itself says (see above)."""
+    config = json.loads((checkpoint / "config.json").read_text())
+    labels = [config["id2label"][str(i)].lower() for i in range(len(config["id2label"]))]
+    negative, positive = labels.index("negative"), labels.index("positive")
+    return [
+        "positive" if row[positive] >= row[negative] else "negative"
+        for row in checkpoint_probabilities(checkpoint, texts)
+    ]
+
+
+def checkpoint_word_labels(checkpoint: Path, text: str) -> list[tuple[str, str]]:
+    """(word, label) for every word the token-classification checkpoint does not tag O,
+    each word labelled by its first sub-token, run directly with transformers."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    model = transformers.AutoModelForTokenClassification.from_pretrained(
+        checkpoint, use_safetensors=True
+    ).eval()
+    encoded = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)
+    offsets = encoded.pop("offset_mapping")[0].tolist()
+    with torch.no_grad():
+        best = model(**encoded).logits[0].argmax(-1).tolist()
+    spans: dict[int, list[int]] = {}
+    for position, word in enumerate(encoded.word_ids()):
+        if word is None:
+            continue
+        begin, end = offsets[position]
+        if word not in spans:
+            spans[word] = [begin, end, best[position]]
+        spans[word][1] = end
+    return [
+        (text[begin:end], model.config.id2label[label])
+        for begin, end, label in spans.values()
+        if model.config.id2label[label] != "O"
+    ]
 
 
 def finance_sentences() -> list[str]:

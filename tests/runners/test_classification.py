@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.runners.conftest import quit_on_look, user_dataset, user_model
+from tests.runners.conftest import (
+    checkpoint_probabilities,
+    quit_on_look,
+    user_dataset,
+    user_model,
+)
 from worker.runners import ModelLoadError
 from worker.runners.classification import labels_path, labels_read
 
@@ -140,10 +145,16 @@ def test_hugging_face_checkpoint_uses_its_own_classes(run_job, owner, checkpoint
     )
     finished = run_job("document-classification", model, dataset, "docs.txt")
     assert finished.job.status == "COMPLETED", finished.job.error_message
-    for i, line in enumerate(finished.lines()):
+    lines = finished.lines()
+    assert len(lines) == 2
+    # The checkpoint's own probabilities (run directly), so it and not MiniLM answered.
+    expected = checkpoint_probabilities(checkpoints["topics"], ["the market rose", "good profit"])
+    for i, line in enumerate(lines):
         index, probabilities, label = parse(line)
-        assert index == i and len(probabilities) == 3
-        assert label in {"sports", "cooking", "travel"}
+        assert index == i
+        assert probabilities == pytest.approx(expected[i], abs=1e-4)
+        classes = ["sports", "cooking", "travel"]
+        assert label == classes[max(range(3), key=lambda c: expected[i][c])]
     summary = finished.summary()
     assert summary["classes"] == ["sports", "cooking", "travel"]
     assert summary["classes_from"] == "config.json"

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from tests.runners.conftest import quit_on_look, user_dataset, user_model
+from tests.runners.conftest import (
+    checkpoint_word_labels,
+    quit_on_look,
+    user_dataset,
+    user_model,
+)
 from tests.runners.ner_cases import CASES, REFERENCE_LINE, REFERENCE_TEXT
 from worker.runners.ner import bio_tags, headline_case, is_all_caps
 
@@ -77,10 +82,17 @@ def test_hugging_face_token_classifier_gives_word_entities(run_job, owner, check
     (line,) = finished.lines()
     obj = check_line(line)
     assert obj["text"] == text
-    # Random weights: which words are tagged is arbitrary, but each is a whole word.
+    # Random weights: which words are tagged is arbitrary, but each is a whole word, and
+    # they are exactly the words the checkpoint itself tags (run directly), so this
+    # checkpoint and not spaCy produced them.
     words = set(text.replace(".", " .").split())
     for entity in obj["entities"]:
         assert entity["word"] in words and entity["entity"] in CONLL_TAGS
+    expected = checkpoint_word_labels(checkpoints["ner"], text)
+    assert expected, "the random checkpoint tags nothing: pick another sentence"
+    assert [(e["word"], e["entity"].split("-")[1]) for e in obj["entities"]] == [
+        (word, label.split("-")[-1]) for word, label in expected
+    ]
 
 
 def test_all_caps_detection_and_recasing_keep_offsets():

@@ -38,8 +38,12 @@ def assert_nowhere(planted: list[str], caplog, *answers: str) -> None:
         + "\n".join(str(r.__dict__) for r in caplog.records),  # args and extras too
         "responses": "\n".join(answers),
     }
+    # An empty place (no worker log in a test that never started the worker, no SQLite
+    # files on PostgreSQL) is not searched, and must not pass for one that was.
+    searched = {where: text for where, text in places.items() if text}
+    assert "database rows" in searched, sorted(searched)
     for value in planted:
-        found = [where for where, text in places.items() if value in text]
+        found = [where for where, text in searched.items() if value in text]
         assert not found, f"{value} found in {found}"
 
 

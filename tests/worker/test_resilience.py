@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -231,14 +230,25 @@ def test_quit_never_deadlocks_with_a_worker_holding_a_shard(live_worker, owner, 
     job = running_job(owner, name=f"lock-{stop}", heartbeat_age=timedelta(0))
     JobShard.objects.create(job=job, index=0, start=0, end=20, status="RUNNING", attempts=1)
     pending = JobShard.objects.create(job=job, index=1, start=20, end=40)
-    locked, errors = threading.Event(), []
+    locked, errors, quit_waited = threading.Event(), [], []
+
+    def quit_is_waiting_for_our_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0] > 0
 
     def worker_side() -> None:
         try:
             with transaction.atomic():
                 JobShard.objects.select_for_update().get(pk=pending.pk)
                 locked.set()
-                time.sleep(0.5)  # the quit runs meanwhile
+                if connection.vendor == "postgresql":
+                    # Hold the shard until the quit is stuck behind it: then both sides
+                    # really cross, which is what used to deadlock.
+                    quit_waited.append(wait_until(quit_is_waiting_for_our_lock, timeout=120))
                 Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
         except Exception as exc:  # noqa: BLE001 - the assertion below reports it
             errors.append(exc)
@@ -248,16 +258,19 @@ def test_quit_never_deadlocks_with_a_worker_holding_a_shard(live_worker, owner, 
     thread = threading.Thread(target=worker_side)
     if connection.vendor == "postgresql":
         thread.start()
-        assert locked.wait(10)
+        assert locked.wait(120)
     if stop == "quit":
         job_quit(job=Job.objects.get(pk=job.pk))
     else:
         job_stop_with_error(job.pk, "stopped by the engine")
     if thread.ident is None:
         thread.start()
-    thread.join(10)
+    thread.join(120)
 
+    assert not thread.is_alive(), "the worker side never finished"
     assert errors == []
+    if connection.vendor == "postgresql":
+        assert quit_waited == [True]
     job.refresh_from_db()
     assert job.status == JobStatus.STOPPING
     assert JobShard.objects.get(pk=pending.pk).status == ShardStatus.CANCELLED
