@@ -23,7 +23,10 @@ def test_member_cannot_add_or_remove(client, colleague, owner):
     response = client.post("/account/organization/", {"username": "sneaky"})
     assert response.status_code == 403
     assert not Membership.objects.filter(user__username="sneaky").exists()
-    client.post(f"/account/organization/members/{owner.membership.pk}/remove/")
+    removed = client.post(
+        f"/account/organization/members/{owner.membership.pk}/remove/", follow=True
+    )
+    assert "Only organization admins can change members." in removed.content.decode()
     owner.membership.refresh_from_db()
     assert owner.membership.organization == colleague.membership.organization
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
+
 import io
 import json
 import zipfile
@@ -71,23 +74,33 @@ def test_architecture_must_suit_the_ml_app(owner, sentiment_app):
         model_add(user=owner, name="ner-bert", ml_app=sentiment_app, uploads=[_zip_upload(files)])
 
 
-def test_registered_folder_is_not_copied_and_must_stay_inside(owner, sentiment_app):
-    folder = storage_root() / "nfs" / "team" / "bert"
+@pytest.fixture
+def nfs():
+    """A folder of its own under the storage root (the NFS case), removed afterwards."""
+    root = storage_root() / f"nfs-{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    yield root
+    shutil.rmtree(root)
+
+
+def test_registered_folder_is_not_copied_and_must_stay_inside(owner, sentiment_app, nfs):
+    folder = nfs / "team" / "bert"
     folder.mkdir(parents=True)
     for name, data in _hf_files().items():
         (folder / name).write_text(data)
-    model = model_add(user=owner, name="nfs-bert", ml_app=sentiment_app, folder="nfs/team/bert")
-    assert model.source == "nfs/team/bert"
+    source = f"{nfs.name}/team/bert"
+    model = model_add(user=owner, name="nfs-bert", ml_app=sentiment_app, folder=source)
+    assert model.source == source
     for managed in ("datasets/1", "results"):  # existing folders, so the rule is what refuses
         (storage_root() / managed).mkdir(parents=True, exist_ok=True)
-    (storage_root() / "escape").symlink_to("/etc")
+    (nfs / "escape").symlink_to("/etc")
     refusals = {
         "../outside": "may not contain '..'",
         "/etc": "relative to the storage root, not an absolute path",
-        "escape": "leads outside its folder",
+        f"{nfs.name}/escape": "leads outside its folder",
         "results": "managed by the platform",
         "datasets/1": "managed by the platform",
-        "nfs/missing": "is not a folder under the storage root",
+        f"{nfs.name}/missing": "is not a folder under the storage root",
     }
     for bad, message in refusals.items():
         with pytest.raises(ValidationError, match=message):
@@ -174,12 +187,12 @@ def test_dataset_in_use_by_an_active_job_cannot_be_deleted(owner, sentiment_app,
     assert job.dataset is None and job.dataset_name == "mine"  # finished job still readable
 
 
-def test_deleting_a_registered_model_keeps_its_folder(owner, sentiment_app):
-    folder = storage_root() / "nfs" / "keep"
+def test_deleting_a_registered_model_keeps_its_folder(owner, sentiment_app, nfs):
+    folder = nfs / "keep"
     folder.mkdir(parents=True)
     for name, data in _hf_files().items():
         (folder / name).write_text(data)
-    model = model_add(user=owner, name="keep", ml_app=sentiment_app, folder="nfs/keep")
+    model = model_add(user=owner, name="keep", ml_app=sentiment_app, folder=f"{nfs.name}/keep")
     model_delete(model=model)
     assert folder.exists()
 

@@ -54,6 +54,7 @@ def finish_with_reaper(job_id: int, *, timeout: float = 240, every: float = 1.0)
     """
     deadline = time.monotonic() + timeout
     next_reap = 0.0
+    failures: list[str] = []
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         if job.status in TERMINAL:
@@ -62,11 +63,14 @@ def finish_with_reaper(job_id: int, *, timeout: float = 240, every: float = 1.0)
             try:
                 jobs_reap_stale()
             except Exception as exc:  # noqa: BLE001 - a failed run is retried next period
-                print(f"reaper run failed: {exc!r}")
+                failures.append(repr(exc))
             next_reap = time.monotonic() + every
         time.sleep(0.1)
     job = Job.objects.get(pk=job_id)
-    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s: {job.error_message}")
+    failed = f"; {len(failures)} reaper run(s) failed, last: {failures[-1]}" if failures else ""
+    raise AssertionError(
+        f"job {job_id} still {job.status} after {timeout}s: {job.error_message}{failed}"
+    )
 
 
 def job_row(owner: Any, *, name: str, age: timedelta, status: str = JobStatus.QUEUED) -> Job:

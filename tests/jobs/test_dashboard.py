@@ -345,7 +345,11 @@ def test_failed_job_without_summary_counts_errors_jsonl(owner_client, owner, pro
     ]
     _results(job, "".join(json.dumps(x) + "\n" for x in lines), "errors.jsonl")
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
-    assert "Most frequent sample errors" in page and "<td>2</td>" in page
+    assert "Most frequent sample errors" in page
+    errors = page[page.index('data-testid="error-reasons"') :]
+    errors = errors[: errors.index("</table>")]
+    assert "<tr><td>empty input</td><td>2</td></tr>" in errors
+    assert "<tr><td>too long</td><td>1</td></tr>" in errors
 
 
 # --- the results preview ------------------------------------------------------------------

@@ -121,3 +121,167 @@ def test_cli_refuses_each_path_in_one_line(cli, project, linked_dataset, files_w
         assert "Traceback" not in result.stderr
     assert not Job.objects.exists()
     assert files_watch.new_files() == set()
+
+
+# --- settings that name a file: the labels file of document classification ---------------
+
+# (case, labels_file as typed, what the refusal says: a regex). Same messages as the
+# dataset path's.
+HOSTILE_LABELS = [
+    ("etc-passwd", "../../../etc/passwd", r"The path may not contain '\.\.'\."),
+    ("absolute", "/etc/passwd", r"Give a path relative to the dataset, not an absolute path\."),
+    ("home", "~/labels.txt", r"not an absolute path"),
+    ("missing", "topics.txt", r"'topics\.txt' does not exist in the dataset 'labelled-docs'\."),
+    ("symlinked", "escape/secret.txt", r"The path leads outside its folder"),
+    ("folder", "docs", r"'docs' is a folder; name a file of the dataset\."),
+    ("very-long", "a" * 600, r"At most 500 characters\."),
+]
+LABEL_IDS = [case[0] for case in HOSTILE_LABELS]
+
+
+@pytest.fixture
+def labelled_dataset(owner, catalog, outside):
+    """A classification dataset: docs/, labels.txt, and a link that leads out of it."""
+    import os
+
+    from apps.core.storage import storage_root
+    from tests.runners.conftest import user_dataset
+
+    files = {"docs/a.txt": b"stars\n", "docs/b.txt": b"genes\n", "labels.txt": b"astro\nbio\n"}
+    dataset = user_dataset(owner, "document-classification", files, "labelled-docs")
+    os.symlink(outside, storage_root() / dataset.folder / "escape")
+    return dataset
+
+
+@pytest.fixture
+def classification_form(project, labelled_dataset):
+    return {
+        "name": "hostile-labels",
+        "ml_app": MLApp.objects.get(key="document-classification").pk,
+        "model": MLModel.objects.get(name="all-MiniLM-L6-v2-zero-shot").pk,
+        "dataset": labelled_dataset.pk,
+        "dataset_path": "docs",
+    }
+
+
+@pytest.mark.parametrize("case,labels_file,refusal", HOSTILE_LABELS, ids=LABEL_IDS)
+def test_wizard_refuses_a_labels_file_next_to_its_setting(
+    owner_client, project, classification_form, files_watch, case, labels_file, refusal
+):
+    response = owner_client.post(
+        f"/projects/{project.pk}/jobs/new/",
+        {**classification_form, "setting_labels_file": labels_file},
+    )
+    assert response.status_code == 400
+    html = _text(response.content.decode())
+    error = re.search(
+        r'<p class="error" id="id_setting_labels_file-error" role="alert">([^<]*)</p>', html
+    )
+    assert error and re.search(refusal, error.group(1)), html[:3000]
+    assert not Job.objects.exists()
+    assert files_watch.new_files() == set()
+
+
+@pytest.mark.parametrize("case,labels_file,refusal", HOSTILE_LABELS, ids=LABEL_IDS)
+def test_api_refuses_a_labels_file_naming_the_setting(
+    owner, project, labelled_dataset, case, labels_file, refusal
+):
+    api = Client(headers={"Authorization": f"Bearer {api_token_create(user=owner, name='t')[1]}"})
+    body = {
+        "project": project.name,
+        "job": "hostile-labels",
+        "model_checkpoint": "all-MiniLM-L6-v2-zero-shot",
+        "dataset": labelled_dataset.name,
+        "path": "docs",
+        "settings": {"labels_file": labels_file},
+    }
+    response = api.post("/api/v1/jobs", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    answer = response.json()
+    assert answer["field"] == "settings", answer
+    (line,) = answer["errors"]["settings"]
+    assert line.startswith("labels_file: ") and re.search(refusal, line), answer
+    assert not Job.objects.exists()
+
+
+def test_the_default_labels_file_must_exist_for_the_built_in_model(owner, project, catalog):
+    from django.core.exceptions import ValidationError
+
+    from apps.jobs.services import job_create
+    from tests.runners.conftest import user_dataset
+
+    bare = user_dataset(owner, "document-classification", {"docs.txt": b"hello\n"}, "bare")
+    with pytest.raises(ValidationError, match=r"labels_file: 'labels\.txt' does not exist in"):
+        job_create(
+            user=owner,
+            project=project,
+            name="no-labels",
+            ml_app=MLApp.objects.get(key="document-classification"),
+            model=MLModel.objects.get(name="all-MiniLM-L6-v2-zero-shot"),
+            dataset=bare,
+            dataset_path="docs.txt",
+        )
+    assert not Job.objects.exists()
+
+
+def test_a_checkpoint_with_its_own_classes_needs_no_labels_file(owner, project, catalog):
+    """A Hugging Face checkpoint reads its classes from config.json and ignores the setting:
+    a missing labels file is no reason to refuse its job, but a path out still is."""
+    from django.core.exceptions import ValidationError
+
+    from apps.catalog.models import Visibility
+    from apps.jobs.services import job_create
+    from tests.runners.conftest import user_dataset
+
+    app = MLApp.objects.get(key="document-classification")
+    checkpoint = MLModel.objects.create(
+        name="my-bert",
+        ml_app=app,
+        owner=owner,
+        organization=owner.membership.organization,
+        visibility=Visibility.PRIVATE,
+        source_type="huggingface",
+        source="models/none",
+    )
+    bare = user_dataset(owner, "document-classification", {"docs.txt": b"hello\n"}, "bare")
+    common = {"user": owner, "project": project, "ml_app": app, "model": checkpoint}
+    job = job_create(**common, name="own-classes", dataset=bare, dataset_path="docs.txt")
+    assert job.settings["labels_file"] == "labels.txt"
+    with pytest.raises(ValidationError, match=r"labels_file: The path may not contain '\.\.'"):
+        job_create(
+            **common,
+            name="path-out",
+            dataset=bare,
+            dataset_path="docs.txt",
+            settings={"labels_file": "../../etc/passwd"},
+        )
+
+
+def test_cli_refuses_each_labels_file_in_one_line(cli, project, labelled_dataset, files_watch):
+    for case, labels_file, refusal in HOSTILE_LABELS:
+        result = cli(
+            "job",
+            "create",
+            "--project",
+            project.name,
+            "--job",
+            "hostile-labels",
+            "--type",
+            "batch_predict",
+            "--model-checkpoint",
+            "all-MiniLM-L6-v2-zero-shot",
+            "--dataset",
+            labelled_dataset.name,
+            "--path",
+            "docs",
+            "--settings",
+            f"labels_file={labels_file}",
+            check=False,
+        )
+        assert result.returncode == 1, (case, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("batchstudio: "), (case, result.stderr)
+        assert "labels_file" in lines[0] and re.search(refusal, lines[0]), (case, lines)
+        assert "(HTTP 400)" in lines[0] and "Traceback" not in result.stderr
+    assert not Job.objects.exists()
+    assert files_watch.new_files() == set()
