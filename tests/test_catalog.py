@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.mlapps import BUILTIN_MODELS
+from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.services import catalog_sync
 from apps.core.storage import storage_root
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
-
 import io
 import json
+import shutil
+import uuid
 import zipfile
 from pathlib import Path
 
