@@ -63,7 +63,7 @@ def _as_text(spec: FieldSpec, raw: Any) -> str:
     value = raw.strip()
     limit = spec.get("max_length", 500)
     if len(value) > limit:
-        raise ValidationError(f"At most {limit} characters.")
+        raise ValidationError(f"At most {limit:,} characters.")
     if "\x00" in value:
         raise ValidationError("May not contain a NUL byte.")
     return value

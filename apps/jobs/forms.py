@@ -68,8 +68,11 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
         # A CharField: the limits are enforced by settings_validate, with its messages.
         return forms.CharField(widget=forms.NumberInput(attrs=attrs), **common)
     placeholder = {"auto_int": "auto", "threshold": "e.g. 10 or 5%"}.get(kind, "")
+    limit = spec.get("max_length", 500)
     return forms.CharField(
-        max_length=spec.get("max_length", 500),
+        max_length=limit,
+        # settings_validate's words, not Django's "Ensure this value has at most…".
+        error_messages={"max_length": f"At most {limit:,} characters."},
         widget=forms.TextInput(attrs={"placeholder": placeholder} if placeholder else {}),
         **common,
     )
