@@ -63,10 +63,10 @@ def test_bad_text_lines_become_per_sample_errors(run_job, owner, files_watch, ca
     assert job.total_samples == total
     errors = finished.errors()
     assert errors and {e["reason"] for e in errors} <= SAMPLE_ERRORS, errors[:5]
-    for error in errors:  # each error names its line, and that line is really bad
+    for error in errors:  # each error names its line, and that line is bad the way it says
         assert error["input"] == f"data.txt line {error['index'] + 1}"
         raw = lines[error["index"]]
-        assert b"\x00" in raw or len(raw) > 4_000_000 or not raw.strip() or _invalid(raw)
+        assert BAD_BECAUSE[error["reason"]](raw), (error, raw[:80])
     assert job.failed_samples == len(errors) and job.done_samples + job.failed_samples == total
     assert len(finished.lines()) == job.done_samples
     if job.done_samples:
@@ -82,6 +82,15 @@ def _invalid(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return True
     return False
+
+
+# Each reason of errors.jsonl, and what must then be true of the line it names.
+BAD_BECAUSE = {
+    "not valid UTF-8 text": _invalid,
+    "contains NUL bytes (binary data, not text)": lambda raw: b"\x00" in raw and not _invalid(raw),
+    "empty text": lambda raw: not raw.strip(),
+    "text longer than 1,000,000 characters": lambda raw: len(raw) > 1_000_000,
+}
 
 
 def test_a_text_file_named_wav_in_a_text_dataset_is_not_read_as_text(run_job, owner):

@@ -123,7 +123,10 @@ def test_api_refuses_settings_that_are_not_an_object(api, project):
     for settings in ([1, 2], "batch_size=8", 8):
         response = _create(api, project, settings=settings)
         assert response.status_code == 400
-        assert response.json()["field"] == "settings", response.json()
+        assert response.json() == {
+            "message": "The settings must be a JSON object (key: value pairs).",
+            "field": "settings",
+        }
 
 
 @pytest.mark.parametrize(
