@@ -218,7 +218,7 @@ class JobFilters(Schema):
     project: str | None = None
     status: JobStatus | None = None
     ml_app: MLAppKey | None = None
-    search: str | None = None
+    search: str | None = Field(None, max_length=100)
     limit: int = Field(50, ge=1, le=500)
     offset: int = Field(0, ge=0)
 

@@ -201,7 +201,10 @@ def install_handlers(api: NinjaAPI) -> None:
             sentences.setdefault(field or "", []).append(validation_sentence(error, field))
         first_field = next(iter(sentences), "")
         message = sentences[first_field][0] if sentences else "The request is not valid."
-        return api.create_response(request, _body(message, first_field or None), status=400)
+        extra = {"errors": sentences} if len(sentences) > 1 else {}
+        return api.create_response(
+            request, _body(message, first_field or None, **extra), status=400
+        )
 
     @api.exception_handler(RequestDataTooBig)
     def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:

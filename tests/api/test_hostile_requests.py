@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 
 from apps.accounts.services import api_token_create
@@ -163,6 +164,17 @@ def test_wrong_types_and_lengths_read_as_sentences(api, project, overrides, fiel
     assert not Job.objects.exists()
 
 
+def test_every_refused_field_is_listed(api, project):
+    body = _job_body(job=5, path="a" * 2000, colour="blue")
+    response = api.post("/api/v1/jobs", body, content_type="application/json")
+    answer = assert_refusal(response, 400, "job", "The job name must be text")
+    assert answer["errors"] == {
+        "job": ["The job name must be text (a JSON string)."],
+        "path": ["The path is longer than 1,024 characters."],
+        "colour": ["Unknown field 'colour'."],
+    }
+
+
 def test_a_missing_field_is_named(api, project):
     body = _job_body()
     del body["model_checkpoint"]
@@ -233,8 +245,11 @@ def test_an_unknown_address_under_the_api_is_a_json_404(api, db, method):
     assert_refusal(response, 404, says="No API endpoint at /api/v1/no-such-thing/\\u202e.")
 
 
-def test_our_own_bug_is_a_logged_500_without_a_traceback(api, db, monkeypatch, caplog):
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_our_own_bug_is_a_logged_500_without_a_traceback(api, db, monkeypatch, caplog, debug):
     import apps.api.api as api_module
+
+    monkeypatch.setattr(settings, "DEBUG", debug)  # ninja alone answers a traceback then
 
     def broken(user):
         raise RuntimeError("secret internals")
