@@ -16,6 +16,7 @@ from apps.catalog.models import Dataset, MLModel
 from apps.jobs.models import Job
 from tests.factories import make_project, sentiment_job
 
+REUSED = "This idempotency key was used for another request."
 # What pydantic and Python say when nobody translated them.
 RAW_WORDS = re.compile(
     r"should have|Input should|Field required|String should|\[type=|Traceback|"
@@ -273,3 +274,31 @@ def test_hostile_references_are_quoted_escaped(api, project, ref):
         message = response.json()["message"]
         assert not any(ch in message for ch in "\u202e\x00"), message
         assert len(message) < 400, message
+
+
+def test_cli_says_what_the_api_refused_in_one_line(cli, project, tmp_path):
+    """The CLI passes the API's sentence on: a body over the limit (413), a reused
+    idempotency key (422), a wrong setting (400); never a traceback."""
+    huge = tmp_path / "settings.json"
+    huge.write_text(json.dumps({f"k{i}": "x" * 100 for i in range(26_000)}))
+    create = [
+        "job", "create", "--project", "Demo", "--job", "first", "--type", "batch_predict",
+        "--model-checkpoint", "vader-sentiment", "--dataset", "finance_sentiment",
+        "--path", "test.txt",
+    ]  # fmt: skip
+    cases = [
+        ([*create, "--settings-file", str(huge)], "larger than the server accepts", "413"),
+        ([*create, "--settings", "batch_size=eight"], "batch_size: Enter a whole number", "400"),
+        ([*create, "--idempotency-key", "k1"], None, None),
+        ([*create, "--idempotency-key", "k1", "--settings", "batch_size=8"], REUSED, "422"),
+    ]
+    for args, says, status in cases:
+        result = cli(*args, check=False)
+        if says is None:
+            assert result.returncode == 0, result.stderr
+            continue
+        assert result.returncode == 1, (args, result.stdout)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("batchstudio: ") and says in line, line
+        assert f"HTTP {status}" in line and "Traceback" not in result.stderr, line
+    assert list(Job.objects.values_list("name", flat=True)) == ["first"]
