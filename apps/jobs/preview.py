@@ -47,6 +47,7 @@ class ResultsPreview:
     chart_title: str = ""
     bars: list[Bar] = field(default_factory=list)
     chart_rows: int = 0  # results rows the chart counts (no header, blank or broken lines)
+    label_column: int = -1  # the table column shown as a label pill (none: -1)
     chart_truncated: bool = False  # the chart stopped reading at CHART_LIMIT lines
 
 
@@ -126,6 +127,7 @@ def _labels(job: Job, path: Path) -> ResultsPreview:
         kind="labels",
         columns=["Index", "Input text", "Label", *(["Confidence"] if with_probs else [])],
         rows=table,
+        label_column=2,
         chart_title="Label distribution",
         bars=_bars(counts),
         chart_rows=counts.total(),
@@ -200,7 +202,7 @@ def _ner(job: Job, path: Path) -> ResultsPreview:
             rows.append([read - 1, highlight_entities(text[:2000], clean), named])
     return ResultsPreview(
         kind="ner",
-        columns=["Line", "Text with entities", "Entities"],
+        columns=["Index", "Text with entities", "Entities"],
         rows=rows,
         chart_title="Entities by type",
         bars=_bars(counts),

@@ -78,10 +78,14 @@ def screenshots_folder() -> Path:
     return Path(os.environ.get("BROWSER_SCREENSHOTS") or ROOT / "var" / "screenshots")
 
 
-def shot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot of what the test sees, to be looked at by a person."""
+def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot of what the test sees, to be looked at by a person.
+
+    With a modal dialog open take the viewport only (`full_page=False`): the backdrop is
+    fixed to the viewport, so a full-page capture shows it covering half the page.
+    """
     folder = screenshots_folder()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path

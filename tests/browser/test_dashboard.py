@@ -91,7 +91,7 @@ def test_quit_a_running_job_from_the_dashboard_menu(
         dialog = page.locator(f"#quit-job-{job.pk}")
         expect(dialog).to_be_visible()
         expect(dialog).to_contain_text("Samples already processed are kept")
-        shot(page, "dashboard-quit-confirm")
+        shot(page, "dashboard-quit-confirm", full_page=False)
         dialog.get_by_role("button", name="No").click()
         expect(dialog).to_be_hidden()
         # Polling resumes: wait for the server to send the row again (a fresh element
@@ -138,7 +138,7 @@ def test_progress_bar_moves_and_quit_from_the_job_window(
         expect(bar).not_to_have_attribute("aria-valuenow", str(first))
         second = int(bar.get_attribute("aria-valuenow"))
         assert second > first
-        expect(page.get_by_test_id("job-counts")).to_contain_text(f"{LONG_LINES} total")
+        expect(page.get_by_test_id("job-counts")).to_contain_text(f"{LONG_LINES:,} total")
         shot(page, "job-window-running")
 
         page.get_by_test_id("quit-job").click()
@@ -171,7 +171,7 @@ def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, 
     expect(dialog).to_be_hidden()
     assert Job.objects.filter(pk=job.pk).exists() and folder.exists()
     page.get_by_test_id("delete-job").click()
-    shot(page, "job-window-delete-confirm")
+    shot(page, "job-window-delete-confirm", full_page=False)
     dialog.get_by_role("button", name="Yes").click()
     expect(page.get_by_role("heading", name="Deletes")).to_be_visible()
     expect(

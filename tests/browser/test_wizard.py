@@ -117,7 +117,7 @@ def test_wizard_walks_every_step_of_the_reference(
     expect(hub.get_by_test_id("hub-list")).not_to_contain_text("team-ner")
     expect(hub.get_by_test_id("hub-list")).to_contain_text("my-ner")
     hub.get_by_label("Platform").check()
-    shot(page, "wizard-model-hub")
+    shot(page, "wizard-model-hub", full_page=False)
     hub.get_by_label("vader-sentiment").check()
     hub.get_by_role("button", name="Use model").click()
     expect(hub).to_be_hidden()
