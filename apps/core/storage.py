@@ -36,6 +36,11 @@ def safe_join(root: Path, relative: str, *, within: str = "the dataset") -> Path
         raise UnsafePathError(PATH_TOO_LONG)
     if "\x00" in relative:
         raise UnsafePathError("The path contains a NUL byte.")
+    if not relative.isascii():
+        try:
+            relative.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate from a JSON "\ud800" escape
+            raise UnsafePathError("The path is not valid UTF-8 text.") from exc
     text = relative.strip().replace("\\", "/")
     pure = PurePosixPath(text)
     if pure.is_absolute() or text.startswith("~"):

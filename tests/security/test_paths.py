@@ -285,3 +285,27 @@ def test_cli_refuses_each_labels_file_in_one_line(cli, project, labelled_dataset
         assert "(HTTP 400)" in lines[0] and "Traceback" not in result.stderr
     assert not Job.objects.exists()
     assert files_watch.new_files() == set()
+
+
+def test_api_refuses_lone_surrogates_in_paths_and_labels_files(owner, project, labelled_dataset):
+    """JSON may escape a lone surrogate ("\\ud800"); no filesystem name can hold one."""
+    api = Client(headers={"Authorization": f"Bearer {api_token_create(user=owner, name='t')[1]}"})
+    start = (
+        b'{"project": "Hostile", "job": "j", "model_checkpoint": "all-MiniLM-L6-v2-zero-shot", '
+        b'"dataset": "labelled-docs", '
+    )
+    path = api.post(
+        "/api/v1/jobs", start + b'"path": "docs\\ud800"}', content_type="application/json"
+    )
+    assert path.status_code == 400, path.content
+    assert path.json() == {"message": "The path must be UTF-8 text.", "field": "path"}
+    labels = api.post(
+        "/api/v1/jobs",
+        start + b'"path": "docs", "settings": {"labels_file": "x\\ud800.txt"}}',
+        content_type="application/json",
+    )
+    assert labels.status_code == 400, labels.content
+    assert labels.json()["errors"] == {
+        "settings": ["labels_file: The path is not valid UTF-8 text."]
+    }
+    assert not Job.objects.exists()
