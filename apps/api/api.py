@@ -13,7 +13,7 @@ from ninja.security import HttpBearer
 from apps.accounts.selectors import membership_for
 from apps.accounts.services import api_token_authenticate
 from apps.api import errors
-from apps.api.resolve import dataset_by_ref, job_by_ref, model_by_ref, project_by_ref
+from apps.api.resolve import dataset_by_ref, job_by_ref, model_by_ref, project_by_ref, ref_id
 from apps.api.schemas import (
     DatasetOut,
     DownloadFormat,
@@ -392,7 +392,8 @@ def dataset_add_view(
 
 
 def _owned(qs: Any, ref: str, kind: str) -> Any:
-    found = qs.filter(pk=int(ref)).first() if ref.isdigit() else None
+    pk = ref_id(ref)
+    found = qs.filter(pk=pk).first() if pk is not None else None
     found = found or qs.filter(name=ref).first()
     if found is None:
         raise Http404(f"No {kind} '{shown(ref)}' of yours.")
@@ -427,9 +428,12 @@ def _results_job(user: Any, ref: str, project: str | None) -> Job:
     try:
         return job_by_ref(user, ref, project)
     except Http404:
-        if not ref.isdigit():
+        if (pk := ref_id(ref)) is None:
             raise
-        return get_job_for_results_access(user, int(ref))
+        try:
+            return get_job_for_results_access(user, pk)
+        except Http404:
+            raise Http404(f"No job '{shown(ref)}' of yours or of your organization.") from None
 
 
 def export_out(export: ResultsExport) -> dict[str, Any]:

@@ -19,14 +19,20 @@ from apps.projects.selectors import projects_for_user
 _TIER_ORDER = {"mine": 0, "organization": 1, "platform": 2}
 
 
+def ref_id(ref: str) -> int | None:
+    """The id a reference names, if it is one: ASCII digits only ("²".isdigit() is true,
+    but int("²") fails)."""
+    return int(ref) if ref.isascii() and ref.isdigit() else None
+
+
 def _by_ref(qs: QuerySet[Any], ref: str, kind: str, field: str) -> Any:
     ref = str(ref).strip()
     if not ref:
         raise bad_request(f"Give the {kind} name or id.", field)
     if "\x00" in ref:
         raise bad_request(f"The {kind} name may not contain a NUL byte.", field)
-    if ref.isdigit():
-        found = qs.filter(pk=int(ref)).first()
+    if (pk := ref_id(ref)) is not None:
+        found = qs.filter(pk=pk).first()
         if found is not None:
             return found
     return qs.filter(name=ref)
@@ -38,7 +44,9 @@ def project_by_ref(user: Any, ref: str, field: str = "project") -> Project:
         return found
     project = found.first()
     if project is None:
-        raise Http404(f"No project named '{shown(ref)}'. List yours with: batchstudio project list")
+        raise Http404(
+            f"No project named '{shown(ref)}' of yours (batchstudio project list shows them)."
+        )
     return project
 
 
@@ -59,7 +67,8 @@ def model_by_ref(user: Any, ref: str, field: str = "model_checkpoint") -> MLMode
     items = list(found)
     if not items:
         raise bad_request(
-            f"No model named '{shown(ref)}' that you can use. See: batchstudio model list", field
+            f"No model named '{shown(ref)}' that you can use (batchstudio model list shows them).",
+            field,
         )
     return _pick_tier(user, items, "model", ref, field)
 
@@ -71,7 +80,8 @@ def dataset_by_ref(user: Any, ref: str, field: str = "dataset") -> Dataset:
     items = list(found)
     if not items:
         raise bad_request(
-            f"No dataset named '{shown(ref)}' that you can use. See: batchstudio dataset list",
+            f"No dataset named '{shown(ref)}' that you can use (batchstudio dataset list "
+            "shows them).",
             field,
         )
     return _pick_tier(user, items, "dataset", ref, field)
@@ -82,15 +92,16 @@ def job_by_ref(user: Any, ref: str, project: str | None = None) -> Job:
     if project:
         qs = qs.filter(project=project_by_ref(user, project))
     ref = str(ref).strip()
-    if ref.isdigit() and not project:
-        job = qs.filter(pk=int(ref)).first()
+    pk = ref_id(ref)
+    if pk is not None and not project:
+        job = qs.filter(pk=pk).first()
         if job is not None:
             return job
     matches = list(qs.filter(name=ref)[:2])
-    if not matches and ref.isdigit():
-        matches = list(qs.filter(pk=int(ref)))
+    if not matches and pk is not None:
+        matches = list(qs.filter(pk=pk))
     if not matches:
-        raise Http404(f"No job '{shown(ref)}'. List yours with: batchstudio job list")
+        raise Http404(f"No job '{shown(ref)}' of yours (batchstudio job list shows them).")
     if len(matches) > 1:
         raise bad_request(
             f"Several jobs are named '{shown(ref)}'; give --project or the job id.", "job"

@@ -296,3 +296,26 @@ def test_cli_says_what_the_api_refused_in_one_line(cli, project, tmp_path):
         assert line.startswith("batchstudio: ") and says in line, line
         assert f"HTTP {status}" in line and "Traceback" not in result.stderr, line
     assert list(Job.objects.values_list("name", flat=True)) == ["first"]
+
+
+@pytest.mark.parametrize("ref", ["\u00b2", "\u0663", "9" * 30, "-1", "1.0"])
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", "/api/v1/jobs/{}"),
+        ("post", "/api/v1/jobs/{}/quit"),
+        ("get", "/api/v1/jobs/{}/download"),
+        ("get", "/api/v1/jobs/{}/exports"),
+        ("delete", "/api/v1/models/{}"),
+        ("delete", "/api/v1/datasets/{}"),
+        ("delete", "/api/v1/projects/{}"),
+        ("get", "/api/v1/jobs?project={}"),
+    ],
+)
+def test_references_that_look_like_ids_are_404_not_500(api, project, method, url, ref):
+    # "²" and "٣" are digits to str.isdigit() but no id; 10**30 is past every id column.
+    response = getattr(api, method)(url.format(ref))
+    answer = assert_refusal(response, 404)
+    assert (
+        answer["message"].startswith("No ") and "matches the given query" not in answer["message"]
+    )
