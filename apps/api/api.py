@@ -220,7 +220,7 @@ class JobFilters(Schema):
     ml_app: MLAppKey | None = None
     search: str | None = Field(None, max_length=100)
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)  # past what a database slice takes
 
 
 @api.get("/jobs", response={200: list[JobOut], **ERRORS}, tags=["jobs"])

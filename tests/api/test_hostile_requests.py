@@ -192,6 +192,7 @@ def test_a_missing_field_is_named(api, project):
         ("/api/v1/jobs?limit=0", "limit", "The limit must be at least 1."),
         ("/api/v1/jobs?limit=501", "limit", "The limit must be at most 500."),
         ("/api/v1/jobs?offset=-1", "offset", "The offset must be at least 0."),
+        (f"/api/v1/jobs?offset={10**27}", "offset", "The offset must be at most 1,000,000,000."),
         ("/api/v1/models?ml_app=ocr", "ml_app", "The ML App must be"),
         ("/api/v1/datasets?ml_app=%00", "ml_app", "The ML App must be"),
     ],
