@@ -1,7 +1,10 @@
 from django.contrib.auth.decorators import login_not_required
-from django.urls import URLPattern, URLResolver
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.api.api import api
+from apps.core.text import shown
 
 
 def _token_auth_only(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
@@ -14,5 +17,15 @@ def _token_auth_only(patterns: list[URLPattern | URLResolver]) -> list[URLPatter
     return patterns
 
 
+@csrf_exempt
+def no_such_endpoint(request: HttpRequest, rest: str) -> JsonResponse:
+    """Any other address under /api/v1/: the API's JSON 404, not the site's HTML page."""
+    message = (
+        f"No API endpoint at {shown(request.path)}. The endpoints are listed at "
+        "/api/v1/docs (a newer CLI than the server?)."
+    )
+    return JsonResponse({"message": message, "field": None}, status=404)
+
+
 api_urls, app_name, namespace = api.urls
-urlpatterns = _token_auth_only(list(api_urls))
+urlpatterns = _token_auth_only([*api_urls, re_path(r"^(?P<rest>.*)$", no_such_endpoint)])

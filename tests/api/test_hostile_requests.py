@@ -1,6 +1,6 @@
 """Requests of any size and shape get a JSON refusal a person can act on, never a 500 or a
 traceback: bodies over the limits, wrong content types, truncated JSON, JSON that is not
-an object, wrong types, unknown fields and enum values."""
+an object, wrong types, unknown enum values in the query, addresses that do not exist."""
 
 from __future__ import annotations
 
@@ -239,6 +239,12 @@ def test_model_upload_refuses_an_unknown_visibility(api, catalog, visibility):
     )
     assert_refusal(response, 400, "visibility", "The visibility must be 'private' or")
     assert not MLModel.objects.filter(name="m").exists()
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_an_unknown_address_under_the_api_is_a_json_404(api, db, method):
+    response = getattr(api, method)("/api/v1/no-such-thing/\u202e")
+    assert_refusal(response, 404, says="No API endpoint at /api/v1/no-such-thing/\\u202e.")
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
