@@ -22,7 +22,15 @@ from tests.conftest import wait_for_job
 from tests.factories import make_project, sentiment_job
 
 # Routes anyone may reach (the login page, health check, API schema and docs).
-PUBLIC = {"login", "logout", "healthz", "api:openapi-json", "api:openapi-view", "api:api-root"}
+PUBLIC = {
+    "login",
+    "logout",
+    "healthz",
+    "api:openapi-json",
+    "api:openapi-view",
+    "api:api-root",
+    "api:no_such_endpoint",  # the JSON 404 for any other address under /api/v1/
+}
 
 # Which of the owner's objects fills a route's parameters.
 OBJECT_ROUTES: dict[str, str] = {

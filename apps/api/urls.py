@@ -28,4 +28,6 @@ def no_such_endpoint(request: HttpRequest, rest: str) -> JsonResponse:
 
 
 api_urls, app_name, namespace = api.urls
-urlpatterns = _token_auth_only([*api_urls, re_path(r"^(?P<rest>.*)$", no_such_endpoint)])
+urlpatterns = _token_auth_only(
+    [*api_urls, re_path(r"^(?P<rest>.*)$", no_such_endpoint, name="no_such_endpoint")]
+)

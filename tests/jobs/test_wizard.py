@@ -324,6 +324,20 @@ def test_name_check_says_free_or_taken(owner_client, owner, project, form_data):
     assert "already exists in this project" in taken and "check-bad" in taken
 
 
+@pytest.mark.parametrize(
+    "name,says",
+    [
+        ("evil\u202etxt.exe", "may not contain control characters or invisible formatting"),
+        ("x" * 101, "The job name is longer than 100 characters."),
+    ],
+    ids=["bidi", "too-long"],
+)
+def test_name_check_refuses_what_run_job_would_refuse(owner_client, project, name, says):
+    body = owner_client.get(_url(project, "check-name/"), {"name": name}).content.decode()
+    assert says in body and "check-bad" in body
+    assert "is free" not in body and "\u202e" not in body.replace("\\u202e", "")
+
+
 def test_path_check_counts_samples_and_updates_the_preflight(owner_client, project, form_data):
     body = owner_client.get(_url(project, "check-path/"), form_data).content.decode()
     assert "exists in finance_sentiment: 40 samples" in body

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import transaction
 
 from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
 from apps.core.storage import storage_root
@@ -282,23 +283,29 @@ class JobRunner:
         dataset: Dataset | str,
         path: str = "",
         timeout: float = 240,
+        before_commit: Callable[[], Any] | None = None,
         **settings: Any,
     ) -> Finished:
+        """`before_commit` runs after the job is created and checked, before it is queued
+        (queueing happens on commit): the way to change the data under a job."""
         self.count += 1
         if isinstance(model, str):
             model = MLModel.objects.get(name=model, visibility=Visibility.PLATFORM)
         if isinstance(dataset, str):
             dataset = Dataset.objects.get(name=dataset, visibility=Visibility.PLATFORM)
-        job = job_create(
-            user=self.owner,
-            project=self.project,
-            name=f"{app_key}-{self.count}",
-            ml_app=MLApp.objects.get(key=app_key),
-            model=model,
-            dataset=dataset,
-            dataset_path=path,
-            settings=settings,
-        )
+        with transaction.atomic():
+            job = job_create(
+                user=self.owner,
+                project=self.project,
+                name=f"{app_key}-{self.count}",
+                ml_app=MLApp.objects.get(key=app_key),
+                model=model,
+                dataset=dataset,
+                dataset_path=path,
+                settings=settings,
+            )
+            if before_commit is not None:
+                before_commit()
         job = wait_for_job(job.pk, timeout=timeout)
         return Finished(job, storage_root() / job.results_dir)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.core.storage import storage_root
 from tests.runners.conftest import (
     checkpoint_probabilities,
     quit_on_look,
@@ -170,9 +171,19 @@ def test_pickle_only_checkpoint_is_refused(run_job, owner, checkpoints):
 
 
 @pytest.mark.worker
-def test_missing_labels_file_fails_the_job_with_a_fix(run_job, owner):
-    dataset = user_dataset(owner, "document-classification", {"docs.txt": b"hello\n"}, "bare")
-    finished = run_job("document-classification", "all-MiniLM-L6-v2-zero-shot", dataset, "docs.txt")
+def test_labels_file_gone_before_the_job_runs_fails_it_with_a_fix(run_job, owner):
+    # A missing labels file is refused at create (tests/security/test_paths.py); one that
+    # goes after the check still ends the job with a message saying what to do.
+    files = {"docs.txt": b"hello\n", "labels.txt": b"greeting\nfarewell\n"}
+    dataset = user_dataset(owner, "document-classification", files, "bare")
+    labels = storage_root() / dataset.folder / "labels.txt"
+    finished = run_job(
+        "document-classification",
+        "all-MiniLM-L6-v2-zero-shot",
+        dataset,
+        "docs.txt",
+        before_commit=labels.unlink,
+    )
     assert finished.job.status == "FAILED"
     assert "no labels file 'labels.txt'" in finished.job.error_message
 

@@ -20,10 +20,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.catalog.forms import hub_context
 from apps.core.errors import add_errors_to_form
+from apps.core.text import name_problem, shown
 from apps.jobs.forms import HUB, BatchJobForm, wizard_initial
 from apps.jobs.models import Job
 from apps.jobs.selectors import job_name_taken, job_preflight
-from apps.jobs.services import job_create
+from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create
 from apps.jobs.views import HtmxHttpRequest
 from apps.projects.models import Project
 from apps.projects.selectors import get_project_for_user
@@ -126,7 +127,11 @@ def _embedded_hub(
 def job_name_check(request: HtmxHttpRequest, project_pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, project_pk)
     name = request.GET.get("name", "").strip()
-    context = {"name": name, "taken": bool(name) and job_name_taken(project=project, name=name)}
+    # The same check the form makes on submit, so the live line never calls a name "free"
+    # that Run job would refuse (or echo its hidden characters raw).
+    problem = name_problem(name, what="job name", max_length=JOB_NAME_MAX_LENGTH) if name else None
+    taken = bool(name) and not problem and job_name_taken(project=project, name=name)
+    context = {"name": shown(name), "problem": problem, "taken": taken}
     return render(request, "jobs/new.html#name-check", context)
 
 
