@@ -61,16 +61,27 @@ def _running_long_job(owner, dataset, name):
         dataset=dataset,
         dataset_path="big.txt",
     )
-    return wait_for_job(job.pk, statuses=("RUNNING",), timeout=60)
+    return wait_for_job(job.pk, statuses=("RUNNING",), timeout=240)
+
+
+def _posts_seen(page):
+    """The URLs of every POST the page sends from now on."""
+    posts = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    return posts
 
 
 def _stop(job):
     from apps.jobs.services import job_quit
 
-    job.refresh_from_db()
-    if job.is_active:
-        job_quit(job=job)
-    wait_for_job(job.pk, timeout=60)
+    # Runs in `finally`: a failure here is reported, never raised over the test's own.
+    try:
+        job.refresh_from_db()
+        if job.is_active:
+            job_quit(job=job)
+        wait_for_job(job.pk, timeout=240)
+    except Exception as exc:  # noqa: BLE001
+        print(f"could not stop job {job.pk} after the test: {exc!r}")
 
 
 def test_quit_a_running_job_from_the_dashboard_menu(
@@ -141,10 +152,16 @@ def test_progress_bar_moves_and_quit_from_the_job_window(
         expect(page.get_by_test_id("job-counts")).to_contain_text(f"{LONG_LINES:,} total")
         shot(page, "job-window-running")
 
+        posts = _posts_seen(page)
         page.get_by_test_id("quit-job").click()
         dialog = page.locator(f"#quit-job-{job.pk}")
         dialog.get_by_role("button", name="No").click()
         expect(dialog).to_be_hidden()
+        # The status card polls on: once it has shown progress again, any request the
+        # "No" could have sent would have been sent, and none was.
+        now = bar.get_attribute("aria-valuenow")
+        expect(bar).not_to_have_attribute("aria-valuenow", now)
+        assert not [url for url in posts if "/quit/" in url], posts
         assert Job.objects.get(pk=job.pk).status == "RUNNING"
         page.get_by_test_id("quit-job").click()
         dialog.get_by_role("button", name="Yes").click()
@@ -167,8 +184,13 @@ def test_delete_a_finished_job_from_the_job_window(live_worker, logged_in_page, 
     page.get_by_test_id("delete-job").click()
     dialog = page.locator(f"#delete-job-{job.pk}")
     expect(dialog).to_contain_text("export history will permanently be removed")
+    posts = _posts_seen(page)
     dialog.get_by_role("button", name="No").click()
     expect(dialog).to_be_hidden()
+    # A full round trip after the click: a request the "No" sent would be on record.
+    page.reload()
+    expect(page.get_by_test_id("delete-job")).to_be_visible()
+    assert not [url for url in posts if "/delete/" in url], posts
     assert Job.objects.filter(pk=job.pk).exists() and folder.exists()
     page.get_by_test_id("delete-job").click()
     shot(page, "job-window-delete-confirm", full_page=False)

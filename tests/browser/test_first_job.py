@@ -29,7 +29,7 @@ def test_create_project_and_run_sentiment_job(live_worker, logged_in_page, live_
 
     expect(page.get_by_role("heading", name="finance run")).to_be_visible()
     # The status card polls by itself (HTMX) until the job is terminal.
-    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=120_000)
+    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=240_000)
     expect(page.get_by_test_id("results-path")).to_have_text(
         re.compile(r"/results/\d+/test_results_finance_sentiment\.txt$")
     )

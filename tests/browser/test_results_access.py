@@ -53,7 +53,7 @@ def test_download_and_upload_from_the_job_window(
     expect(page.get_by_test_id("export-notice")).to_contain_text(f"s3://{bucket}/from-browser/")
     expect(page.locator("#export-dialog")).not_to_be_visible()
     row = page.get_by_test_id("export-row").first
-    expect(row.get_by_test_id("export-status")).to_have_text("Completed")
+    expect(row.get_by_test_id("export-status")).to_have_text("Completed", timeout=240_000)
     expect(row).to_contain_text("from-browser/test_results_finance_sentiment.txt")
     head = s3_server.client().head_object(
         Bucket=bucket, Key="from-browser/test_results_finance_sentiment.txt"

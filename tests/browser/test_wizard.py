@@ -191,7 +191,7 @@ def test_wizard_walks_every_step_of_the_reference(
     page.get_by_label("Batch size").fill("16")
     page.get_by_role("button", name="Run job").click()
     expect(page.get_by_role("heading", name="walk run")).to_be_visible()
-    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=120_000)
+    expect(page.get_by_test_id("job-status").first).to_have_text("Completed", timeout=240_000)
     job = Job.objects.get(project=project, name="walk run")
     assert job.settings["batch_size"] == 16
     expect(page.get_by_test_id("results-path")).to_have_text(
