@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.catalog.forms import hub_context
-from apps.jobs.views import HtmxHttpRequest
+from apps.core.http import HtmxHttpRequest
 
 
 @require_GET

@@ -1,3 +1,5 @@
+"""Request and response helpers shared by the views of every area."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,6 +7,13 @@ from typing import Any
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    """For the type checker: django_htmx's middleware sets `request.htmx`."""
+
+    htmx: HtmxDetails
 
 
 def redirect_back(request: HttpRequest, fallback: str, **kwargs: Any) -> HttpResponseRedirect:

@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from apps.core.errors import add_errors_to_form
+from apps.core.http import HtmxHttpRequest
 from apps.core.text import shown
 from apps.exports.downloads import (
     DOWNLOAD_FORMATS,
@@ -31,10 +31,6 @@ from apps.exports.panel import panel_context
 from apps.exports.selectors import get_job_for_results_access, results_overview
 from apps.exports.services import ExportBusyError, export_start
 from apps.jobs.models import Job
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails  # set by django_htmx's middleware
 
 
 def _results_home(user: Any, job: Job) -> str:

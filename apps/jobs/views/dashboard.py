@@ -7,9 +7,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from apps.core.http import HtmxHttpRequest
 from apps.jobs.forms import SORTS, DashboardFilterForm
 from apps.jobs.selectors import dashboard_filter_options, get_job_for_user, jobs_for_dashboard
-from apps.jobs.views import HtmxHttpRequest
 
 
 @require_GET

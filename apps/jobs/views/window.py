@@ -9,13 +9,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.core.http import redirect_back
+from apps.core.http import HtmxHttpRequest, redirect_back
 from apps.core.storage import display_path
 from apps.jobs.models import Job
 from apps.jobs.preview import results_preview
 from apps.jobs.selectors import get_job_for_user, job_error_reasons
 from apps.jobs.services import job_delete, job_quit
-from apps.jobs.views import HtmxHttpRequest
 
 
 def _window_context(job: Job) -> dict[str, Any]:
