@@ -31,3 +31,23 @@ def sentiment_job(
     }
     kwargs.update(overrides)
     return job_create(**kwargs)
+
+
+def job_row(owner: Any, project: Project | None = None, **fields: Any) -> Job:
+    """A job row as the engine would leave it, with no task behind it: no worker can run
+    or finish it while the test looks (for states and pages, not for running jobs)."""
+    app_key = fields.pop("app_key", "sentiment-analysis")
+    values: dict[str, Any] = {
+        "name": "row-job",
+        "status": "COMPLETED",
+        "model_name": "vader-sentiment",
+        "dataset_name": "finance_sentiment",
+        "results_filename": "r.txt",
+        **fields,
+    }
+    return Job.objects.create(
+        project=project or make_project(owner, name=f"p-{values['name']}"),
+        owner=owner,
+        ml_app=MLApp.objects.get(key=app_key),
+        **values,
+    )

@@ -14,7 +14,7 @@ from apps.core.storage import storage_root
 from apps.jobs.models import Job
 from tests.browser.conftest import shot
 from tests.conftest import wait_for_job
-from tests.factories import make_project, sentiment_job
+from tests.factories import job_row, make_project, sentiment_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -230,14 +230,13 @@ def test_classification_ner_and_speech_previews_in_the_job_window(
     """The preview follows each ML App's results format (files written as the runners do)."""
     project = make_project(owner, "Formats")
     classes = ["cs.CL", "cs.CV", "q-bio.GN", "astro-ph.GA"]
-    classification = Job.objects.create(
-        project=project,
-        owner=owner,
+    classification = job_row(
+        owner,
+        project,
+        app_key="document-classification",
         name="classification",
-        status="COMPLETED",
         total_samples=6,
         done_samples=6,
-        ml_app=MLApp.objects.get(key="document-classification"),
         model_name="all-MiniLM-L6-v2-zero-shot",
         dataset_name="arxiv",
         results_filename="test_results_arxiv.txt",
@@ -262,14 +261,13 @@ def test_classification_ner_and_speech_previews_in_the_job_window(
     expect(chart.get_by_test_id("chart-bar")).to_have_count(4)
     shot(page, "job-window-classification-preview")
 
-    ner = Job.objects.create(
-        project=project,
-        owner=owner,
+    ner = job_row(
+        owner,
+        project,
+        app_key="named-entity-recognition",
         name="ner",
-        status="COMPLETED",
         total_samples=2,
         done_samples=2,
-        ml_app=MLApp.objects.get(key="named-entity-recognition"),
         model_name="spacy",
         dataset_name="news",
         results_filename="predictions.txt",
@@ -295,14 +293,13 @@ def test_classification_ner_and_speech_previews_in_the_job_window(
     expect(table.locator("mark.ent-per")).to_have_text("Nadim LadkiPER")  # one name, one mark
     shot(page, "job-window-ner-preview")
 
-    speech = Job.objects.create(
-        project=project,
-        owner=owner,
+    speech = job_row(
+        owner,
+        project,
+        app_key="speech-recognition",
         name="speech",
-        status="COMPLETED",
         total_samples=1,
         done_samples=1,
-        ml_app=MLApp.objects.get(key="speech-recognition"),
         model_name="whisper",
         dataset_name="meetings",
         results_filename="predictions.csv",

@@ -123,8 +123,7 @@ def test_hub_page_searches_and_links_to_items(owner_client, sentiment):
 
 
 def test_owner_deletes_a_model_and_an_in_use_dataset_is_refused(owner_client, owner, sentiment):
-    from apps.jobs.models import Job
-    from tests.factories import make_project
+    from tests.factories import job_row
 
     owner_client.post(
         "/hub/models/add/",
@@ -151,17 +150,7 @@ def test_owner_deletes_a_model_and_an_in_use_dataset_is_refused(owner_client, ow
     )
     dataset = Dataset.objects.get(name="busy")
     # A RUNNING job row with no task behind it: no worker can finish it during the test.
-    Job.objects.create(
-        project=make_project(owner),
-        owner=owner,
-        name="busy-job",
-        status="RUNNING",
-        ml_app=sentiment,
-        model_name="vader-sentiment",
-        dataset=dataset,
-        dataset_name="busy",
-        results_filename="r.txt",
-    )
+    job_row(owner, name="busy-job", status="RUNNING", dataset=dataset, dataset_name="busy")
     response = owner_client.post(f"/hub/datasets/{dataset.pk}/delete/", follow=True)
     assert "used by queued or running job" in response.content.decode()
     assert Dataset.objects.filter(pk=dataset.pk).exists()
