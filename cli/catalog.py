@@ -31,27 +31,29 @@ def cmd_project_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_app_list(args: argparse.Namespace) -> int:
-    emit(args, client().get("/apps"), columns=["key", "name", "input_kind", "results_filename"])
+LIST_COLUMNS = {
+    "apps": ["key", "name", "input_kind", "results_filename"],
+    "models": ["id", "name", "ml_app", "tier", "source_type", "owner"],
+    "datasets": ["id", "name", "ml_apps", "tier", "default_path", "sample_count"],
+}
+
+
+def _list(args: argparse.Namespace, what: str) -> int:
+    query = {"ml_app": args.ml_app} if what != "apps" else {}
+    emit(args, client().get(f"/{what}", **query), columns=LIST_COLUMNS[what])
     return 0
+
+
+def cmd_app_list(args: argparse.Namespace) -> int:
+    return _list(args, "apps")
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:
-    emit(
-        args,
-        client().get("/models", ml_app=args.ml_app),
-        columns=["id", "name", "ml_app", "tier", "source_type", "owner"],
-    )
-    return 0
+    return _list(args, "models")
 
 
 def cmd_dataset_list(args: argparse.Namespace) -> int:
-    emit(
-        args,
-        client().get("/datasets", ml_app=args.ml_app),
-        columns=["id", "name", "ml_apps", "tier", "default_path", "sample_count"],
-    )
-    return 0
+    return _list(args, "datasets")
 
 
 def _upload_files(paths: list[str], stack: ExitStack) -> list[tuple[str, tuple[str, Any]]]:

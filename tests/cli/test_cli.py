@@ -277,3 +277,16 @@ def test_download_matches_the_file_and_resumes(live_worker, cli, owner, tmp_path
     names = zipfile.ZipFile(zipped).namelist()
     assert any(n.endswith(job["results_file"]) for n in names)
     assert any(n.endswith("summary.json") for n in names)
+
+
+def test_catalog_lists_show_apps_models_and_datasets(cli, catalog):
+    apps = cli("app", "list").stdout
+    assert "sentiment-analysis" in apps and "RESULTS_FILENAME" in apps.splitlines()[0]
+    models = json.loads(cli("model", "list", "--ml-app", "sentiment-analysis", "--json").stdout)
+    assert {m["name"] for m in models} >= {"vader-sentiment"}
+    assert all(m["ml_app"] == "sentiment-analysis" for m in models)
+    table = cli("model", "list", "--ml-app", "named-entity-recognition").stdout
+    assert "spacy-en-core-web-sm" in table and "vader-sentiment" not in table
+    datasets = cli("dataset", "list", "--ml-app", "sentiment-analysis").stdout
+    assert "finance_sentiment" in datasets and "news_ner" not in datasets
+    assert datasets.splitlines()[0].split()[:3] == ["ID", "NAME", "ML_APPS"]
