@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.accounts.services import api_token_create
 from apps.catalog.models import MLApp
-from apps.catalog.registry import dataset_add
+from apps.catalog.services import dataset_add
 from tests.conftest import wait_for_job
 from tests.factories import make_project, sentiment_job
 
@@ -122,8 +122,8 @@ def objects(owner, colleague, catalog, live_worker):
         ml_apps=[app],
         uploads=[SimpleUploadedFile("m.txt", b"fine\n")],
     )
-    from apps.catalog.registry import model_add
-    from tests.catalog.test_registry import _hf_files, _zip_upload
+    from apps.catalog.services import model_add
+    from tests.catalog.test_services import _hf_files, _zip_upload
 
     model = model_add(
         user=owner, name="matrix-model", ml_app=app, uploads=[_zip_upload(_hf_files())]

@@ -36,8 +36,8 @@ from apps.api.services import (
     request_hash,
 )
 from apps.catalog.models import Dataset, MLModel
-from apps.catalog.registry import dataset_add, dataset_delete, model_add, model_delete
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
+from apps.catalog.services import dataset_add, dataset_delete, model_add, model_delete
 from apps.core.storage import display_path
 from apps.core.text import name_problem, shown
 from apps.exports.downloads import (

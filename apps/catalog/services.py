@@ -1,18 +1,34 @@
-"""Writes to the catalog: syncing the ML Apps and platform models/datasets from code."""
+"""Writes to the catalog: syncing the ML Apps and platform items from code, and adding,
+checking and deleting users' models and datasets (the Model and Dataset Hubs).
+
+A new model or dataset comes from an upload or a registered folder (apps.catalog.uploads);
+it is checked before its row exists, and a model or dataset in use by a queued or running
+job cannot be deleted.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
 
+from apps.accounts.services import membership_ensure
+from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
 from apps.catalog.mlapps import BUILTIN_MODELS, ML_APPS
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType, Visibility
-from apps.core.storage import storage_root
+from apps.catalog.uploads import source_prepare
+from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.text import name_problem, shown
+from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples
 
+ITEM_NAME_MAX_LENGTH = 150  # MLModel.name, Dataset.name
+USER_VISIBILITIES = (Visibility.PRIVATE, Visibility.ORGANIZATION)
 PLATFORM_DATASETS_DIR = Path(__file__).resolve().parent / "platform_datasets"
 
 
@@ -80,3 +96,158 @@ def _platform_dataset_sync(manifest: Path, apps_by_key: dict[str, MLApp]) -> Dat
     dataset.save()
     dataset.ml_apps.set([apps_by_key[key] for key in meta["ml_apps"]])
     return dataset
+
+
+# --- users' models and datasets --------------------------------------------------
+
+
+def _check_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give it a name."]})
+    if problem := name_problem(name, max_length=ITEM_NAME_MAX_LENGTH):
+        raise ValidationError({"name": [problem]})
+    if visibility not in USER_VISIBILITIES:
+        raise ValidationError({"visibility": ["Choose private or organization."]})
+    if model_cls.objects.filter(owner=user, name=name).exists():
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]})
+    return name
+
+
+def model_add(
+    *,
+    user: Any,
+    name: str,
+    ml_app: MLApp | None,
+    visibility: str = Visibility.PRIVATE,
+    description: str = "",
+    uploads: list[UploadedFile] | None = None,
+    folder: str | None = None,
+) -> MLModel:
+    name = _check_common(user=user, name=name, visibility=visibility, model_cls=MLModel)
+    if ml_app is None:
+        raise ValidationError({"ml_app": ["Choose the ML App this model serves."]})
+    path, staging = source_prepare(kind="models", uploads=uploads, folder=folder)
+    try:
+        try:
+            info = checkpoint_inspect(path, ml_app.key)
+        except CheckpointError as exc:
+            raise ValidationError({"files" if uploads else "folder": [str(exc)]}) from exc
+        membership = membership_ensure(user)
+        with transaction.atomic():
+            model = MLModel.objects.create(
+                name=name,
+                ml_app=ml_app,
+                visibility=visibility,
+                owner=user,
+                organization=membership.organization,
+                source_type=info.source_type,
+                source="",
+                size_bytes=info.size_bytes,
+                sha256_manifest=info.sha256,
+                description=description.strip() or info.detail,
+            )
+            if staging:
+                final = storage_root() / "models" / str(model.pk)
+                Path(staging).rename(final)
+                staging = None
+                model.source = f"models/{model.pk}"
+            else:
+                model.source = path.relative_to(storage_root()).as_posix()
+            model.save(update_fields=["source"])
+        return model
+    except IntegrityError as exc:
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def dataset_add(
+    *,
+    user: Any,
+    name: str,
+    ml_apps: list[MLApp],
+    visibility: str = Visibility.PRIVATE,
+    description: str = "",
+    uploads: list[UploadedFile] | None = None,
+    folder: str | None = None,
+    default_path: str = "",
+) -> Dataset:
+    name = _check_common(user=user, name=name, visibility=visibility, model_cls=Dataset)
+    if not ml_apps:
+        raise ValidationError({"ml_apps": ["Choose at least one ML App this dataset serves."]})
+    path, staging = source_prepare(kind="datasets", uploads=uploads, folder=folder)
+    try:
+        try:
+            data_path = safe_join(path, default_path)
+            info = count_samples(data_path)
+        except (UnsafePathError, DatasetReadError) as exc:
+            message = str(exc).replace(str(path), name)
+            raise ValidationError({"default_path" if default_path else "files": [message]}) from exc
+        if info.count == 0:
+            raise ValidationError({"files": ["No samples found in the dataset."]})
+        membership = membership_ensure(user)
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                name=name,
+                visibility=visibility,
+                owner=user,
+                organization=membership.organization,
+                folder="",
+                default_path=default_path.strip(),
+                data_format=info.data_format,
+                sample_count=info.count,
+                description=description.strip(),
+            )
+            dataset.ml_apps.set(ml_apps)
+            if staging:
+                Path(staging).rename(storage_root() / "datasets" / str(dataset.pk))
+                staging = None
+                dataset.folder = f"datasets/{dataset.pk}"
+            else:
+                dataset.folder = path.relative_to(storage_root()).as_posix()
+            dataset.save(update_fields=["folder"])
+        return dataset
+    except IntegrityError as exc:
+        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _refuse_if_in_use(obj: MLModel | Dataset, field: str) -> None:
+    from apps.jobs.models import Job
+
+    active = list(
+        Job.objects.filter(**{field: obj}, status__in=ACTIVE_STATUSES).values_list(
+            "name", flat=True
+        )[:5]
+    )
+    if active:
+        raise ValidationError(
+            f"'{shown(obj.name)}' is used by queued or running job(s): "
+            f"{', '.join(shown(n) for n in active)}. "
+            "Quit them or wait until they finish, then delete it."
+        )
+
+
+def _remove_owned_folder(relative: str, kind: str, pk: int) -> None:
+    # Only folders the platform made (uploads) are removed; a registered NFS folder is
+    # the user's data and stays.
+    if relative == f"{kind}/{pk}":
+        shutil.rmtree(storage_root() / relative, ignore_errors=True)
+
+
+def model_delete(*, model: MLModel) -> None:
+    _refuse_if_in_use(model, "model")
+    relative, pk = model.source, model.pk
+    model.delete()  # finished jobs keep their model name (Job.model_name)
+    _remove_owned_folder(relative, "models", pk)
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    _refuse_if_in_use(dataset, "dataset")
+    relative, pk = dataset.folder, dataset.pk
+    dataset.delete()
+    _remove_owned_folder(relative, "datasets", pk)

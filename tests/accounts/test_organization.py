@@ -4,8 +4,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.models import Membership
 from apps.catalog.models import MLApp
-from apps.catalog.registry import dataset_add
 from apps.catalog.selectors import datasets_visible_to
+from apps.catalog.services import dataset_add
 
 
 def test_admin_adds_a_new_member_with_a_one_time_password(owner_client, owner):

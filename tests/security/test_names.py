@@ -304,7 +304,7 @@ def test_service_paths_use_the_same_check(owner, catalog):
     """Names made without a form or the API (services called by code) are checked too."""
     from django.core.exceptions import ValidationError
 
-    from apps.catalog.registry import dataset_add
+    from apps.catalog.services import dataset_add
 
     app = MLApp.objects.get(key="sentiment-analysis")
     for make in (

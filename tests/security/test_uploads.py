@@ -16,7 +16,7 @@ from django.test import Client
 
 from apps.accounts.services import api_token_create
 from apps.catalog.models import Dataset, MLApp
-from apps.catalog.registry import dataset_add
+from apps.catalog.services import dataset_add
 from apps.core.storage import storage_root
 
 BOUNDARY = "bst-hostile-boundary"

@@ -14,14 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.catalog.models import MLApp
-from apps.catalog.registry import (
-    dataset_add,
-    dataset_delete,
-    dataset_preview,
-    model_add,
-    model_delete,
-)
-from apps.catalog.selectors import datasets_visible_to, models_visible_to
+from apps.catalog.selectors import dataset_preview, datasets_visible_to, models_visible_to
+from apps.catalog.services import dataset_add, dataset_delete, model_add, model_delete
 from apps.core.storage import storage_root
 
 

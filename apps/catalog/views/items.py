@@ -10,16 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.catalog.item_forms import DatasetAddForm, ModelAddForm
+from apps.catalog.forms import DatasetAddForm, ModelAddForm
 from apps.catalog.models import Dataset, MLModel
-from apps.catalog.registry import (
-    dataset_add,
-    dataset_delete,
-    dataset_preview,
-    model_add,
-    model_delete,
-)
-from apps.catalog.selectors import get_dataset_for_user, get_model_for_user
+from apps.catalog.selectors import dataset_preview, get_dataset_for_user, get_model_for_user
+from apps.catalog.services import dataset_add, dataset_delete, model_add, model_delete
 from apps.core.errors import add_errors_to_form
 from apps.core.storage import display_path
 from apps.jobs.selectors import jobs_for_user
