@@ -3,7 +3,9 @@
 Every answer that is not a success is `{"message": "...", "field": "..." | null}`:
 400 bad input (naming the field), 401 missing or bad token, 404 not found or not yours,
 409 a conflict (a duplicate name, an upload already running), 413 a body over the size
-limits, 422 an idempotency key reused for another request. The message is a sentence:
+limits, 422 an idempotency key reused for another request. A service's refusal (a Django
+ValidationError) is mapped here too (`service_refusal`), so the endpoints never re-check
+what the services check. The message is a sentence:
 pydantic's own words ("String should have at most 1024 characters") are translated here,
 quoted input is escaped (`apps.core.text.shown`), and no answer carries a traceback. An
 exception in our own code is logged with its traceback and answered as a 500 that says
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -68,6 +71,32 @@ def bad_request(message: str, field: str | None = None) -> ApiError:
 
 def unprocessable(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, message, field)
+
+
+def _name_taken(exc: DjangoValidationError) -> bool:
+    # The services refuse a taken name under "name" in words ("A job named 'x' already
+    # exists in this project.", "You already have a project named 'x'."); the other name
+    # refusals (empty, too long, hidden characters) never say "already".
+    messages = exc.message_dict.get("name", []) if hasattr(exc, "error_dict") else []
+    return any("already" in message for message in messages)
+
+
+def service_refusal(
+    exc: DjangoValidationError, *, fields: Mapping[str, str] | None = None, taken: str = ""
+) -> ApiError:
+    """A service's ValidationError as the answer: 400 naming the first field at fault, with
+    every field under "errors" (`fields` renames the service's keys to the request's, e.g.
+    "name" → "job"). Where the endpoint gives `taken`, a name the service refused as already
+    used is a 409 conflict with that message (a duplicate job or project name)."""
+    if not hasattr(exc, "error_dict"):
+        return ApiError(400, " ".join(exc.messages))
+    rename = fields or {}
+    if taken and _name_taken(exc):
+        return conflict(taken, rename.get("name", "name"))
+    by_field = {rename.get(key, key): messages for key, messages in exc.message_dict.items()}
+    field, messages = next(iter(by_field.items()))
+    field_name = None if field == NON_FIELD_ERRORS else field
+    return ApiError(400, " ".join(messages), field_name, errors=by_field)
 
 
 def _body(message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -184,14 +213,7 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(DjangoValidationError)
     def _validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-        if hasattr(exc, "error_dict"):
-            errors = exc.message_dict
-            field, messages = next(iter(errors.items()))
-            field_name = None if field == NON_FIELD_ERRORS else field
-            return api.create_response(
-                request, _body(" ".join(messages), field_name, errors=errors), status=400
-            )
-        return api.create_response(request, _body(" ".join(exc.messages)), status=400)
+        return _api_error(request, service_refusal(exc))
 
     @api.exception_handler(NinjaValidationError)
     def _schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:

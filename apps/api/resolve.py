@@ -1,4 +1,5 @@
-"""Find a project, model, dataset or job by id or by name, among what the user may use."""
+"""Find a project, model, dataset or job by id or by name, among what the user may use, and
+an ML App by its key."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.api.errors import bad_request
-from apps.catalog.models import Dataset, MLModel
-from apps.catalog.selectors import datasets_visible_to, models_visible_to
+from apps.catalog.models import Dataset, MLApp, MLModel
+from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.text import shown
 from apps.jobs.models import Job
 from apps.jobs.selectors import jobs_for_user
@@ -23,6 +24,14 @@ def ref_id(ref: str) -> int | None:
     """The id a reference names, if it is one: ASCII digits only ("²".isdigit() is true,
     but int("²") fails)."""
     return int(ref) if ref.isascii() and ref.isdigit() else None
+
+
+def ml_app_by_key(key: str) -> MLApp:
+    app = ml_apps_list().filter(key=key).first()
+    if app is None:
+        keys = ", ".join(ml_apps_list().values_list("key", flat=True))
+        raise bad_request(f"Unknown ML App '{shown(key)}'. Known: {keys}.", "ml_app")
+    return app
 
 
 def _by_ref(qs: QuerySet[Any], ref: str, kind: str, field: str) -> Any:

@@ -25,6 +25,12 @@ class Message(Schema):
     field: str | None = None
 
 
+# The refusals every endpoint may answer (apps.api.errors says when); an endpoint that
+# reads a body or a form may also answer 413 (over the size limits).
+ERRORS: dict[int, Any] = {400: Message, 401: Message, 404: Message}
+BODY_ERRORS: dict[int, Any] = {**ERRORS, 413: Message}
+
+
 class MeOut(Schema):
     username: str
     organization: str | None

@@ -249,7 +249,7 @@ def test_an_unknown_address_under_the_api_is_a_json_404(api, db, method):
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_our_own_bug_is_a_logged_500_without_a_traceback(api, db, monkeypatch, caplog, debug):
-    import apps.api.api as api_module
+    import apps.api.routers.account as api_module
 
     monkeypatch.setattr(settings, "DEBUG", debug)  # ninja alone answers a traceback then
 
