@@ -146,26 +146,14 @@ def test_organization_dataset_visible_to_colleague_not_outsider(
 
 
 def test_dataset_in_use_by_an_active_job_cannot_be_deleted(owner, sentiment_app, redis_server):
-    from apps.jobs.models import Job
-    from tests.factories import make_project
+    from tests.factories import job_row
 
     upload = SimpleUploadedFile("t.txt", b"good\nbad\n")
     dataset = dataset_add(
         user=owner, name="mine", ml_apps=[sentiment_app], uploads=[upload], default_path="t.txt"
     )
     # A QUEUED job row with no task behind it: no worker can run it during the test.
-    job = Job.objects.create(
-        project=make_project(owner),
-        owner=owner,
-        name="waiting",
-        status="QUEUED",
-        ml_app=sentiment_app,
-        model_name="vader-sentiment",
-        dataset=dataset,
-        dataset_name="mine",
-        dataset_path="t.txt",
-        results_filename="r.txt",
-    )
+    job = job_row(owner, name="waiting", status="QUEUED", dataset=dataset, dataset_name="mine")
     with pytest.raises(ValidationError, match="used by queued or running"):
         dataset_delete(dataset=dataset)
     from apps.jobs.services import job_quit
