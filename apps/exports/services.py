@@ -23,6 +23,7 @@ from apps.exports import s3, secret_store
 from apps.exports.models import ExportStatus, ResultsExport
 from apps.exports.selectors import active_export_for_job, results_file_path
 from apps.jobs.models import Job
+from worker import dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,8 @@ def export_start(
         )
         _finish(export.pk, ExportStatus.FAILED, message)
         raise ValidationError(message) from exc
-    from apps.exports.tasks import export_upload
-
     # Only the id travels through the broker; the worker fetches the rest.
-    export_upload.delay_on_commit(export.pk)
+    dispatch.send_on_commit(dispatch.EXPORT_UPLOAD, export.pk)
     logger.info("export %s of job %s queued to s3://%s/%s", export.pk, job.pk, bucket, key)
     return export
 

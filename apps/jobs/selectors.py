@@ -15,6 +15,7 @@ from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import UnsafePathError, storage_path
 from apps.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from apps.jobs.services import job_input_check
 from apps.projects.models import Project
 
 
@@ -130,8 +131,6 @@ def job_preflight(
     *, user: Any, ml_app: Any, model: Any, dataset: Any, dataset_path: str
 ) -> Preflight:
     """Resolve the wizard's raw values (only what the user may use) and count the samples."""
-    from apps.jobs.services import job_input_check
-
     model_pk, app_pk, dataset_pk = _pk(model), _pk(ml_app), _pk(dataset)
     model_obj = models_visible_to(user).filter(pk=model_pk).first() if model_pk else None
     app = ml_apps_list().filter(pk=app_pk).first() if app_pk else None

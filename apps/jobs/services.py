@@ -1,4 +1,5 @@
-"""Writes to jobs: create, quit, delete. Every status change is a conditional UPDATE."""
+"""Writes to jobs: create, quit, delete. Status changes go through apps.jobs.transitions;
+tasks are sent through worker.dispatch (the web process never runs the engine)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import name_problem, shown
-from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
+from apps.jobs import transitions
+from apps.jobs.models import Job, JobShard, ShardStatus
 from apps.projects.models import Project
+from worker import dispatch
 from worker.readers import DatasetReadError, count_samples
 
 logger = logging.getLogger(__name__)
@@ -196,51 +199,41 @@ def job_create(
 
 def job_enqueue(*, job_id: int) -> None:
     """Hand the job to the workers; if the broker is unreachable, say so on the job."""
-    from kombu.exceptions import OperationalError
-
-    from worker.tasks import job_plan
-
     try:
-        job_plan.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2})
+        dispatch.send(dispatch.JOB_PLAN, job_id, retry=True, retry_policy={"max_retries": 2})
     except OperationalError:
         logger.exception("could not queue job %s", job_id)
-        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.FAILED,
-            finished_at=timezone.now(),
-            error_message="Could not reach the job queue (Redis). Check that Redis and a "
+        transitions.job_fail_queued(
+            job_id=job_id,
+            message="Could not reach the job queue (Redis). Check that Redis and a "
             "worker are running, then create the job again.",
         )
 
 
-def job_quit(*, job: Job) -> Job:
-    """QUEUED → STOPPED at once; RUNNING → STOPPING, and the shards stop within a second."""
-    from worker import engine
-    from worker.celery import app
-
-    now = timezone.now()
-    if Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.STOPPED, finished_at=now
-    ):
-        job.refresh_from_db()
-        return job
-    # Two statements, each committed on its own, never one transaction: workers lock a
-    # shard row and then the job row (claim, progress), so holding the job row while
-    # waiting for shard rows deadlocks on PostgreSQL. STOPPING alone already stops every
-    # shard (a PENDING one cancels itself when claimed); cancelling them here only saves
-    # the round trip.
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.STOPPING)
+def _job_stop(job: Job) -> bool:
+    """QUEUED → STOPPED (True), or RUNNING → STOPPING with the queued shards cancelled."""
+    if transitions.job_stop_queued(job_id=job.pk):
+        return True
     pending = list(
         JobShard.objects.filter(job=job, status=ShardStatus.PENDING).values_list(
             "task_id", flat=True
         )
     )
-    JobShard.objects.filter(job=job, status=ShardStatus.PENDING).update(
-        status=ShardStatus.CANCELLED, finished_at=now
-    )
-    if pending:
-        # Queued shards would exit on their own; revoking saves them the round trip.
-        app.control.revoke([t for t in pending if t])
-    engine.job_maybe_finalize(job.pk)
+    # STOPPING alone already stops every shard (a PENDING one cancels itself when
+    # claimed); cancelling them here, and revoking their messages, saves the round trip.
+    transitions.job_stop(job_id=job.pk)
+    dispatch.revoke(pending)
+    return False
+
+
+def job_quit(*, job: Job) -> Job:
+    """QUEUED → STOPPED at once; RUNNING → STOPPING, and the shards stop within a second.
+
+    The merge that ends a STOPPING job runs in a worker: the last shard to stop does it, or
+    the job_finalize task sent here when no shard was running (all were still queued).
+    """
+    if not _job_stop(job):
+        dispatch.send_on_commit(dispatch.JOB_FINALIZE, job.pk)
     job.refresh_from_db()
     return job
 
@@ -248,7 +241,7 @@ def job_quit(*, job: Job) -> Job:
 def job_delete(*, job: Job) -> None:
     """Quit if needed, then remove the job, its results folder and its export history."""
     if job.is_active:
-        job_quit(job=job)
+        _job_stop(job)  # no merge: the shards that see the job gone clean up after it
     folder = storage_root() / job.results_dir
     job.delete()
     shutil.rmtree(folder, ignore_errors=True)

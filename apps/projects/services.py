@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
 from apps.core.text import name_problem, shown
+from apps.jobs.services import job_delete
 from apps.projects.models import Project
 
 PROJECT_NAME_MAX_LENGTH = 100  # Project.name
@@ -37,8 +38,6 @@ def project_create(*, owner: Any, name: str, description: str = "") -> Project:
 
 def project_delete(*, project: Project) -> None:
     """Quit the project's running jobs first, then remove it with its jobs and results."""
-    from apps.jobs.services import job_delete
-
     for job in project.jobs.all():
         job_delete(job=job)
     project.delete()

@@ -144,22 +144,23 @@ def test_second_upload_while_one_is_active_is_refused(owner_client, owner, finis
 def test_secret_is_not_in_the_database_the_broker_redis_or_logs(
     owner_client, finished_job, s3_server, monkeypatch
 ):
-    from apps.exports import tasks
+    from worker import dispatch
 
     planted = s3_server.secret_access_key
     sent = []
-    original = tasks.export_upload.delay_on_commit
+    original = dispatch.send_on_commit
 
     def spy(*args, **kwargs):
         sent.append(json.dumps([args, kwargs]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(tasks.export_upload, "delay_on_commit", spy)
+    monkeypatch.setattr(dispatch, "send_on_commit", spy)
     bucket = s3_server.new_bucket()
     response, export = _start(owner_client, finished_job, _form(s3_server, bucket))
     assert wait_for_export(export.pk).status == "COMPLETED"
 
-    assert sent == [json.dumps([[export.pk], {}])]  # the broker message holds only the id
+    # The broker message holds only the id.
+    assert sent == [json.dumps([[dispatch.EXPORT_UPLOAD, export.pk], {}])]
     dump = database_text()
     assert planted not in dump and s3_server.access_key_id in dump  # the dump did work
     assert planted.encode() not in database_files()

@@ -28,7 +28,7 @@ from apps.jobs.models import Job, JobStatus
 from tests.conftest import ROOT, WorkerPool, _worker_database_url, wait_until
 from tests.factories import make_project
 from tests.worker.conftest import jobs, make_dataset  # noqa: F401 - fixtures for these tests
-from worker.engine import jobs_reap_stale
+from worker.reaper import jobs_reap_stale
 
 TERMINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
 FIGURES: list[tuple[str, float]] = []

@@ -13,7 +13,7 @@ from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from bench.data import write_sentences
 from tests.conftest import wait_for_job
 from tests.worker.conftest import results_file
-from worker.engine import jobs_reap_stale
+from worker.reaper import jobs_reap_stale
 
 from .conftest import finish_with_reaper, job_row, record, wait_until
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from bench.data import write_sentences
 from tests.worker.conftest import results_file, results_folder
-from worker.engine import jobs_reap_stale
+from worker.reaper import jobs_reap_stale
 
 from .conftest import finish_with_reaper, job_row, record, wait_until
 

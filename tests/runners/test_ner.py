@@ -147,7 +147,7 @@ def test_spacy_looks_for_a_quit_between_its_minibatches():
 def test_only_models_with_long_steps_get_a_heartbeat_thread():
     from types import SimpleNamespace
 
-    from worker.engine import _wants_heartbeat_thread
+    from worker.progress import wants_heartbeat_thread as _wants_heartbeat_thread
 
     def job(app: str, source_type: str, source: str) -> SimpleNamespace:
         model = SimpleNamespace(name="m", source_type=source_type, source=source)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from worker import engine
+from worker import shards
 from worker.readers import Sample
 from worker.runners import SampleFailure, Stopped, stop_check
 
@@ -55,7 +55,7 @@ def samples(*texts: str | None) -> list[Sample]:
 def run(runner: Upper, batch: list[Sample]) -> tuple[bool, list[str], list[dict[str, Any]], Any]:
     out, err = io.StringIO(), io.StringIO()
     progress = SimpleNamespace(done=0, failed=0, should_stop=lambda: False)
-    finished = engine._process_batch(FORMAT, runner, batch, out, err, progress)
+    finished = shards._process_batch(FORMAT, runner, batch, out, err, progress)
     errors = [json.loads(line) for line in err.getvalue().splitlines()]
     return finished, out.getvalue().splitlines(), errors, progress
 
