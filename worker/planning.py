@@ -73,7 +73,7 @@ def job_plan(job_id: int) -> None:
         min_samples=min_shard_samples(job),
     )
     try:
-        offsets = line_offsets(path, [start for start, _ in ranges])
+        offsets = line_offsets(path, info, [start for start, _ in ranges])
     except OSError:
         offsets = None  # the shards count lines themselves, and report what is wrong
     try:

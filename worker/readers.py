@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -57,6 +58,10 @@ class Sample:
 class DatasetInfo:
     count: int
     data_format: str
+    # One text-lines or JSONL file only: (line, byte offset where it starts) at the end of
+    # each 1 MiB chunk the count read, so a shard's first line is found without the file
+    # being read again (line_offsets).
+    checkpoints: tuple[tuple[int, int], ...] | None = None
 
 
 def _kind_of(path: Path, *, in_folder: bool) -> str | None:
@@ -105,11 +110,17 @@ def _units(path: Path) -> list[tuple[Path, str]]:
     return [(path, kind)]
 
 
-def _count_lines(path: Path) -> int:
-    count, last = 0, b"\n"
+def _count_lines(path: Path, marks: list[tuple[int, int]] | None = None) -> int:
+    """Lines of a file at memory speed; with `marks`, also note where a line starts in
+    each chunk (the one after the chunk's last newline): one rfind a chunk, no decoding."""
+    count, last, position = 0, b"\n", 0
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            count += chunk.count(b"\n")
+        while chunk := fh.read(_CHUNK):
+            found = chunk.count(b"\n")
+            if found and marks is not None:
+                marks.append((count + found, position + chunk.rfind(b"\n") + 1))
+            count += found
+            position += len(chunk)
             last = chunk[-1:]
     return count + (0 if last == b"\n" else 1)
 
@@ -134,8 +145,14 @@ def _count_csv_rows(path: Path) -> int:
 
 
 def count_samples(path: Path) -> DatasetInfo:
+    """How many samples `path` holds; for one text-lines or JSONL file, also where its
+    lines start (checkpoints), so planning counts and indexes in one pass."""
     units = _units(path)
     kinds = sorted({kind for _, kind in units})
+    if len(units) == 1 and units[0][1] in ("lines", "jsonl"):
+        marks = [(0, 0)]
+        count = _count_lines(units[0][0], marks)
+        return DatasetInfo(count=count, data_format=kinds[0], checkpoints=tuple(marks))
     return DatasetInfo(
         count=sum(_count_unit(p, k) for p, k in units),
         data_format="+".join(kinds),
@@ -209,20 +226,21 @@ def _document_payload(path: Path) -> tuple[str | None, str | None]:
     return _decode(path.read_bytes(), first=True)
 
 
-def line_offsets(path: Path, lines: list[int]) -> list[int] | None:
-    """Byte offsets where the given 0-based lines (ascending) start, in one pass.
-
-    Only for a dataset path that is one text-lines or JSONL file (None otherwise): the
-    planner records them so each shard seeks to its first sample.
-    """
-    if path.is_dir() or _kind_of(path, in_folder=False) not in ("lines", "jsonl"):
+def line_offsets(path: Path, info: DatasetInfo, lines: list[int]) -> list[int] | None:
+    """Byte offsets where the given 0-based lines start, from count_samples' checkpoints:
+    each is at most one chunk (1 MiB) past its nearest checkpoint, so finding every shard's
+    start reads a few MiB, not the file again. None where `info` has no checkpoints (a
+    folder, a CSV file)."""
+    if not info.checkpoints:
         return None
-    offsets, current = [], 0
+    marks = [line for line, _ in info.checkpoints]
+    offsets = []
     with path.open("rb") as fh:
         for line in lines:
-            _skip_lines(fh, line - current)
+            mark, start = info.checkpoints[bisect_right(marks, line) - 1]
+            fh.seek(start)
+            _skip_lines(fh, line - mark)
             offsets.append(fh.tell())
-            current = line
     return offsets
 
 

@@ -3,8 +3,8 @@
 The wizard's dependent dropdowns are re-rendered by the server from the form's values
 (netbox `HTMXSelect` style): `wizard_initial` decides what the ML App, model, dataset and
 path become after one of them changed, and the form narrows the options it displays.
-`clean()` then re-checks everything through `apps.jobs.services.job_validate`, so nothing
-the browser sends is trusted.
+`clean()` then re-checks everything through `apps.jobs.services.job_check`, so nothing
+the browser sends is trusted; its verdict (`check`) is what the view submits and shows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from apps.catalog.settings_schema import FieldSpec
 from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import NameField
 from apps.jobs.models import JobStatus
-from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_settings_check, job_validate
+from apps.jobs.services import JOB_NAME_MAX_LENGTH, JobCheck, job_check, job_settings_check
 from apps.projects.models import Project
 
 HUB = "hub"  # the "Select from model hub" / "Select from datasets" option
@@ -135,13 +135,14 @@ class BatchJobForm(forms.Form):
     ) -> None:
         super().__init__(data, initial=initial)
         self.user, self.project = user, project
+        self.check: JobCheck | None = None  # clean()'s verdict, with the samples it counted
         # One query each; displayed options are narrowed in Python from these lists.
         self.ml_apps = list(ml_apps_list())
         self.models = list(models_visible_to(user))
         self.datasets = list(datasets_visible_to(user))
         self.fields["ml_app"].queryset = ml_apps_list()  # type: ignore[attr-defined]
         # Validation accepts every model/dataset the user may use, so a mismatch gets its
-        # own message from job_validate instead of "not one of the choices".
+        # own message from job_check instead of "not one of the choices".
         self.fields["model"].queryset = models_visible_to(user)  # type: ignore[attr-defined]
         self.fields["dataset"].queryset = datasets_visible_to(user)  # type: ignore[attr-defined]
         self.shown_ml_app = self._shown_ml_app()
@@ -287,7 +288,7 @@ class BatchJobForm(forms.Form):
             raw_settings = {}  # fields of another ML App: take the chosen app's defaults
         if ml_app is not None:
             try:
-                # Checked here, not through job_validate, so each refusal sits next to its
+                # Checked here, not through job_check, so each refusal sits next to its
                 # setting (a labels file outside the dataset too).
                 cleaned["settings"] = job_settings_check(
                     ml_app=ml_app,
@@ -300,26 +301,24 @@ class BatchJobForm(forms.Form):
                     name = SETTING_PREFIX + key
                     for message in messages:
                         self.add_error(name if name in self.fields else None, message)
-        try:
-            job_validate(
-                user=self.user,
-                project=self.project,
-                name=cleaned.get("name", ""),
-                ml_app=ml_app,
-                model=model,
-                dataset=cleaned.get("dataset"),
-                dataset_path=cleaned.get("dataset_path", ""),
-                settings=raw_settings,
-            )
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                if key == "settings":
-                    continue  # already shown next to each setting (job_settings_check)
-                target: str | None = key if key in self.fields else None
-                if target and self.has_error(target):
-                    continue  # e.g. "not one of the choices" already says it
-                for message in messages:
-                    self.add_error(target, message)
+        self.check = job_check(
+            user=self.user,
+            project=self.project,
+            name=cleaned.get("name", ""),
+            ml_app=ml_app,
+            model=model,
+            dataset=cleaned.get("dataset"),
+            dataset_path=cleaned.get("dataset_path", ""),
+            settings=raw_settings,
+        )
+        for key, messages in self.check.errors.items():
+            if key == "settings":
+                continue  # already shown next to each setting (job_settings_check)
+            target: str | None = key if key in self.fields else None
+            if target and self.has_error(target):
+                continue  # e.g. "not one of the choices" already says it
+            for message in messages:
+                self.add_error(target, message)
         return cleaned
 
 

@@ -15,7 +15,7 @@ from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.core.storage import UnsafePathError, storage_path
 from apps.jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from apps.jobs.services import job_input_check
+from apps.jobs.services import JobCheck, job_input_check
 from apps.projects.models import Project
 
 
@@ -128,9 +128,16 @@ def _pk(value: Any) -> int | None:
 
 
 def job_preflight(
-    *, user: Any, ml_app: Any, model: Any, dataset: Any, dataset_path: str
+    *,
+    user: Any,
+    ml_app: Any,
+    model: Any,
+    dataset: Any,
+    dataset_path: str,
+    checked: JobCheck | None = None,
 ) -> Preflight:
-    """Resolve the wizard's raw values (only what the user may use) and count the samples."""
+    """Resolve the wizard's raw values (only what the user may use) and count the samples,
+    unless `checked` (job_check on the same values, in this request) already read them."""
     model_pk, app_pk, dataset_pk = _pk(model), _pk(ml_app), _pk(dataset)
     model_obj = models_visible_to(user).filter(pk=model_pk).first() if model_pk else None
     app = ml_apps_list().filter(pk=app_pk).first() if app_pk else None
@@ -140,12 +147,18 @@ def job_preflight(
     path = (dataset_path or "").strip()
     if dataset_obj is None:
         return Preflight(app, model_obj, None, path)
-    path = path or dataset_obj.default_path  # what job_create runs on when left empty
-    try:
-        count = job_input_check(dataset=dataset_obj, relative_path=path)
-    except ValidationError as exc:
-        message = " ".join(exc.message_dict.get("dataset_path", exc.messages))
+    path = path or dataset_obj.default_path  # what job_check runs on when left empty
+    if checked is not None and "dataset_path" in checked.errors:
+        message = " ".join(checked.errors["dataset_path"])
         return Preflight(app, model_obj, dataset_obj, path, path_error=message)
+    if checked is not None and checked.samples is not None:
+        count = checked.samples
+    else:
+        try:
+            count = job_input_check(dataset=dataset_obj, relative_path=path)
+        except ValidationError as exc:
+            message = " ".join(exc.message_dict.get("dataset_path", exc.messages))
+            return Preflight(app, model_obj, dataset_obj, path, path_error=message)
     if count == 0:
         return Preflight(
             app,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,34 @@ def job_settings_check(
     return cleaned
 
 
-def job_validate(
+@dataclass(frozen=True)
+class JobSpec:
+    """A job that passed every check: what job_submit writes, and its samples as counted."""
+
+    project: Project
+    name: str
+    ml_app: MLApp
+    model: MLModel
+    dataset: Dataset
+    dataset_path: str
+    settings: dict[str, Any]
+    samples: int
+
+
+@dataclass
+class JobCheck:
+    """What job_check found: the refusals by field, and the samples if the input was read.
+
+    The wizard shows both on one render (the errors next to their fields, the count under
+    the path), so the input is read once per request.
+    """
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    samples: int | None = None
+    spec: JobSpec | None = None
+
+
+def job_check(
     *,
     user: Any,
     project: Project,
@@ -105,9 +133,14 @@ def job_validate(
     dataset: Dataset | None,
     dataset_path: str,
     settings: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Check everything the server must not trust from a form or a client; return settings."""
-    errors: dict[str, list[str]] = {}
+) -> JobCheck:
+    """Check everything the server must not trust from a form or a client.
+
+    An empty dataset path means the dataset's own default (e.g. test.txt), else the whole
+    folder. The input is read once, here, to count its samples.
+    """
+    check = JobCheck()
+    errors = check.errors
     name = name.strip()
     if not name:
         errors["name"] = ["Give the job a name."]
@@ -138,17 +171,28 @@ def job_validate(
             )
         except ValidationError as exc:
             errors["settings"] = [f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items()]
+    path = dataset_path.strip()
     if dataset is not None and "dataset" not in errors:
+        path = path or dataset.default_path
         try:
-            job_input_check(dataset=dataset, relative_path=dataset_path)
+            check.samples = job_input_check(dataset=dataset, relative_path=path)
         except ValidationError as exc:
             errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+    if not errors:
+        assert ml_app is not None and model is not None and dataset is not None
+        check.spec = JobSpec(
+            project=project,
+            name=name,
+            ml_app=ml_app,
+            model=model,
+            dataset=dataset,
+            dataset_path=path,
+            settings=cleaned,
+            samples=check.samples or 0,
+        )
+    return check
 
 
-@transaction.atomic
 def job_create(
     *,
     user: Any,
@@ -160,10 +204,8 @@ def job_create(
     dataset_path: str = "",
     settings: dict[str, Any] | None = None,
 ) -> Job:
-    if dataset is not None and not dataset_path.strip():
-        # No path given: the dataset's own default (e.g. test.txt), else the whole folder.
-        dataset_path = dataset.default_path
-    cleaned = job_validate(
+    """Check a job's raw values and queue it (the API; the wizard's form checks first)."""
+    check = job_check(
         user=user,
         project=project,
         name=name,
@@ -173,25 +215,36 @@ def job_create(
         dataset_path=dataset_path,
         settings=settings,
     )
-    assert ml_app is not None and model is not None and dataset is not None
+    if check.spec is None:
+        raise ValidationError(check.errors)
+    return job_submit(user=user, spec=check.spec)
+
+
+@transaction.atomic
+def job_submit(*, user: Any, spec: JobSpec) -> Job:
+    """Write a job that job_check passed in this request, and queue it once committed.
+
+    Nothing is read again: only the name may have been taken since, and the database's
+    unique constraint says so.
+    """
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                project=project,
+                project=spec.project,
                 owner=user,
-                name=name.strip(),
-                ml_app=ml_app,
-                model=model,
-                model_name=model.name,
-                dataset=dataset,
-                dataset_name=dataset.name,
-                dataset_path=dataset_path.strip(),
-                settings=cleaned,
-                results_filename=ml_app.results_name_for(dataset.name),
+                name=spec.name,
+                ml_app=spec.ml_app,
+                model=spec.model,
+                model_name=spec.model.name,
+                dataset=spec.dataset,
+                dataset_name=spec.dataset.name,
+                dataset_path=spec.dataset_path,
+                settings=spec.settings,
+                results_filename=spec.ml_app.results_name_for(spec.dataset.name),
             )
     except IntegrityError as exc:  # a concurrent create with the same name won the race
         raise ValidationError(
-            {"name": [f"A job named '{name.strip()}' already exists in this project."]}
+            {"name": [f"A job named '{spec.name}' already exists in this project."]}
         ) from exc
     transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
     return job

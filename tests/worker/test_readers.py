@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.data import write_sentences
+from worker import readers
 from worker.readers import (
     MAX_TEXT_CHARS,
     DatasetReadError,
@@ -63,18 +64,36 @@ def test_ranges_join_up_to_the_whole_file(tmp_path, cut):
     assert texts(path, cut, cut + 3) == list(enumerate(lines))[cut : cut + 3]
 
 
-def test_planned_byte_offsets_give_the_same_samples_as_counting(tmp_path):
+@pytest.mark.parametrize("chunk", [readers._CHUNK, 4096, 7])
+def test_planned_byte_offsets_give_the_same_samples_as_counting(tmp_path, monkeypatch, chunk):
+    # Small chunks put many checkpoints in the file (a chunk of 7 bytes ends mid-line and
+    # sometimes holds no newline at all), as a multi-gigabyte input would.
+    monkeypatch.setattr(readers, "_CHUNK", chunk)
     path = write_sentences(tmp_path / "big.txt", 20_000, seed=4)
     cuts = [0, 1, 4_999, 12_345, 19_999, 20_000]
 
-    offsets = line_offsets(path, cuts)
+    info = count_samples(path)
+    offsets = line_offsets(path, info, cuts)
 
+    assert info.count == 20_000 and info.checkpoints is not None
+    assert len(info.checkpoints) > 100 or chunk == 1 << 20
     assert offsets is not None and offsets[0] == 0 and offsets[-1] == path.stat().st_size
+    with path.open("rb") as fh:
+        starts = [0] + [fh.tell() for _ in iter(fh.readline, b"")]
+    assert offsets == [starts[cut] for cut in cuts]
     for cut, offset in zip(cuts, offsets, strict=True):
         assert texts(path, cut, cut + 50, start_offset=offset) == texts(path, cut, cut + 50)
     # An offset that no longer falls on a line start (the file changed) is not trusted.
     assert texts(path, 5, 8, start_offset=offsets[3] + 3) == texts(path, 5, 8)
-    assert line_offsets(tmp_path, [0]) is None
+
+
+def test_only_one_lines_file_gets_checkpoints(tmp_path):
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    (tmp_path / "b.csv").write_text("text\nx\n")
+    assert count_samples(tmp_path).checkpoints is None
+    assert line_offsets(tmp_path, count_samples(tmp_path), [0]) is None
+    assert count_samples(tmp_path / "b.csv").checkpoints is None
+    assert count_samples(tmp_path / "a.txt").checkpoints == ((0, 0), (2, 8))
 
 
 def test_range_past_the_end_is_empty(tmp_path):

@@ -25,7 +25,7 @@ from apps.core.text import name_problem, shown
 from apps.jobs.forms import HUB, BatchJobForm, wizard_initial
 from apps.jobs.models import Job
 from apps.jobs.selectors import job_name_taken, job_preflight
-from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create
+from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_submit
 from apps.projects.models import Project
 from apps.projects.selectors import get_project_for_user
 
@@ -55,18 +55,9 @@ def _job_new_post(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         form = BatchJobForm(user=request.user, project=project, initial=initial)
         return _render(request, project, form, partial="job-form")
     form = BatchJobForm(data, user=request.user, project=project)
-    if form.is_valid():
+    if form.is_valid() and form.check is not None and form.check.spec is not None:
         try:
-            job = job_create(
-                user=request.user,
-                project=project,
-                name=form.cleaned_data["name"],
-                ml_app=form.cleaned_data["ml_app"],
-                model=form.cleaned_data["model"],
-                dataset=form.cleaned_data["dataset"],
-                dataset_path=form.cleaned_data["dataset_path"],
-                settings=form.cleaned_data["settings"],
-            )
+            job = job_submit(user=request.user, spec=form.check.spec)
         except ValidationError as exc:  # e.g. a concurrent job took the name
             add_errors_to_form(form, exc)
         else:
@@ -94,6 +85,7 @@ def _render(
             model=values["model"],
             dataset=values["dataset"],
             dataset_path=values["dataset_path"] or "",
+            checked=form.check,  # a submitted form already read the input: not again
         )
         name = (form["name"].value() or "").strip()
         if name and not form["name"].errors:  # the live name check, as of this render
