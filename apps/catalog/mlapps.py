@@ -242,5 +242,3 @@ BUILTIN_MODELS: list[BuiltinModelSpec] = [
         description="VADER lexicon and rules (vaderSentiment 3.3.2); compound >= 0 is positive.",
     ),
 ]
-
-PLATFORM_DATASETS_PACKAGE = "apps.catalog"

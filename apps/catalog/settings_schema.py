@@ -102,10 +102,6 @@ _PARSERS = {
 }
 
 
-def settings_defaults(schema: list[FieldSpec]) -> dict[str, Any]:
-    return {spec["name"]: spec["default"] for spec in schema}
-
-
 def settings_validate(schema: list[FieldSpec], data: dict[str, Any] | None) -> dict[str, Any]:
     """Return the full, typed settings; raise ValidationError keyed by field name.
 

@@ -78,9 +78,5 @@ def secret_take(*, export_id: int) -> str | None:
         raise SecretUnreadableError from exc
 
 
-def secret_discard(*, export_id: int) -> None:
-    redis_client().delete(_key(export_id))
-
-
 def secret_waiting(*, export_id: int) -> bool:
     return bool(redis_client().exists(_key(export_id)))
