@@ -9,12 +9,14 @@ refused: loading them can run arbitrary code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz"}
+# Shared with the runners, which check a model folder again when they load it: the
+# catalog accepts exactly the folders they will load.
+from worker.runners.files import is_pickled, sha256_file, single_top_folder
+
 # What a Hugging Face architecture name must end with to run under each ML App.
 HF_ARCHITECTURES = {
     "document-classification": ("ForSequenceClassification",),
@@ -35,14 +37,6 @@ class CheckpointInfo:
     detail: str  # e.g. the architecture or pipeline, for the model page
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _files(folder: Path) -> list[Path]:
     files = []
     for path in sorted(folder.rglob("*")):
@@ -53,22 +47,14 @@ def _files(folder: Path) -> list[Path]:
     return files
 
 
-def _is_pickle(path: Path, folder: Path) -> bool:
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    # pytorch_model.bin and friends are pickles; CTranslate2's model.bin is not (its
-    # folder has no Hugging Face architecture and is checked separately).
-    return path.suffix.lower() == ".bin" and path.name != "model.bin"
-
-
 def checkpoint_inspect(folder: Path, ml_app_key: str) -> CheckpointInfo:
     if not folder.is_dir():
         raise CheckpointError("The model must be a folder (or an archive of one).")
-    root = _single_subfolder(folder)
+    root = single_top_folder(folder)
     files = _files(root)
     if not files:
         raise CheckpointError("The folder is empty.")
-    pickles = [p.relative_to(root).as_posix() for p in files if _is_pickle(p, root)]
+    pickles = [p.relative_to(root).as_posix() for p in files if is_pickled(p)]
     if pickles:
         raise CheckpointError(
             f"Refused: pickled weights ({', '.join(pickles[:3])}) can run code when loaded. "
@@ -94,21 +80,9 @@ def checkpoint_inspect(folder: Path, ml_app_key: str) -> CheckpointInfo:
     return CheckpointInfo(
         source_type=source_type,
         size_bytes=sum(p.stat().st_size for p in files),
-        sha256={p.relative_to(folder).as_posix(): _sha256(p) for p in files},
+        sha256={p.relative_to(folder).as_posix(): sha256_file(p) for p in files},
         detail=detail,
     )
-
-
-def _single_subfolder(folder: Path) -> Path:
-    """Archives often wrap the checkpoint in one top folder: look inside it."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-        return entries[0]
-    return folder
-
-
-def checkpoint_root(folder: Path) -> Path:
-    return _single_subfolder(folder)
 
 
 def _check_hf(root: Path, names: set[str], ml_app_key: str) -> str:

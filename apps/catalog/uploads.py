@@ -21,6 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from apps.core.archives import ArchiveError, archive_extract, archive_kind
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import shown
+from worker.runners.files import single_top_folder
 
 MANAGED_AREAS = ("datasets", "models", "results")
 
@@ -86,10 +87,8 @@ def _unpack(uploads: Iterable[UploadedFile], staging: Path) -> None:
             archive.unlink(missing_ok=True)
     # Lift unpacked archive contents to the top of the staging folder.
     for unpacked in sorted(staging.glob(".unpacked-*")):
-        top = [p for p in unpacked.iterdir() if not p.name.startswith(".")]
         # An archive of one folder (the usual `zip -r x.zip folder/`) means its contents.
-        source = top[0] if len(top) == 1 and top[0].is_dir() else unpacked
-        for child in source.iterdir():
+        for child in single_top_folder(unpacked).iterdir():
             destination = staging / child.name
             if destination.exists():
                 raise ValidationError(

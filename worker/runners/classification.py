@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from worker.readers import Sample
-from worker.runners import ModelLoadError, ModelRef, stop_check
+from worker.runners import ModelLoadError, ModelRef, hf
+from worker.runners.batching import predict_by_length
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
@@ -95,8 +96,6 @@ def labels_read(path: Path, shown: str) -> list[LabelClass]:
 
 def _minilm(device: str) -> Any:
     """One SentenceTransformer per process and device, shared by every labels file."""
-    from worker.runners import hf
-
     torch_dev = hf.torch_device(device)
     folder = MINILM.folder() / "model"
 
@@ -132,26 +131,20 @@ class ZeroShotRunner:
     ) -> list[Any]:
         import torch
 
-        from worker.runners import hf
-
-        # Sorted by length, so each step pads little; a quit is looked at between steps.
-        order = hf.by_length(payloads)
-        parts = []
-        for start in range(0, len(order), ENCODE_BATCH):
-            if start:
-                stop_check(should_stop)
-            parts.append(self._encode([payloads[i] for i in order[start : start + ENCODE_BATCH]]))
-        stacked = torch.cat(parts)
-        vectors = torch.empty_like(stacked)
-        vectors[torch.tensor(order)] = stacked  # back to the payloads' order
+        vectors = torch.stack(
+            predict_by_length(
+                payloads,
+                batch_size=ENCODE_BATCH,
+                should_stop=should_stop,
+                predict_batch=lambda batch: list(self._encode(batch)),
+            )
+        )
         scores = torch.softmax(vectors @ self._label_vectors.T / TEMPERATURE, dim=-1)
         return [_result(row, [c.label for c in self.classes]) for row in scores.cpu().tolist()]
 
 
 class HFClassificationRunner:
     def __init__(self, model: ModelRef, settings: dict[str, Any]) -> None:
-        from worker.runners import hf
-
         self._classifier = hf.sequence_classifier(
             model.location,
             device=str(settings.get("device") or "cpu"),
@@ -201,8 +194,6 @@ def summary_extra(
 ) -> dict[str, Any]:
     """Name the classes in class-index order, so the probability arrays can be read."""
     if model is not None and model.source_type == "huggingface":
-        from worker.runners import hf
-
         folder = hf.checkpoint_folder(model.location)
         return {"classes": hf.config_labels(hf.read_config(folder)), "classes_from": "config.json"}
     name = str(settings.get("labels_file") or "labels.txt")

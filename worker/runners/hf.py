@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.runners import ModelLoadError, stop_check
+from worker.runners import ModelLoadError
+from worker.runners.batching import predict_by_length
+from worker.runners.files import pickled_files, single_top_folder
 
-PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 MAX_LENGTH_DEFAULT = 512
 
 
@@ -25,26 +26,24 @@ def checkpoint_folder(location: str) -> Path:
     folder = Path(location)
     if not folder.is_dir():
         raise ModelLoadError(f"The model folder {folder} does not exist.")
-    if not (folder / "config.json").is_file():
-        inner = [p for p in folder.iterdir() if not p.name.startswith(".")]
-        if len(inner) == 1 and inner[0].is_dir() and (inner[0] / "config.json").is_file():
-            return inner[0]
+    root = single_top_folder(folder)
+    if not (root / "config.json").is_file():
         raise ModelLoadError(f"The model folder {folder} has no config.json.")
-    return folder
+    return root
 
 
 def refuse_pickles(folder: Path) -> None:
-    names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    if any(name.endswith(".safetensors") for name in names):
-        return
-    pickled = [n for n in names if Path(n).suffix.lower() in PICKLE_SUFFIXES]
+    """The catalog's rule again (worker.runners.files), for a folder changed since it was
+    added: transformers is never shown a folder that holds a pickle."""
+    pickled = pickled_files(folder)
     if pickled:
         raise ModelLoadError(
-            f"The checkpoint holds only pickled weights ({', '.join(pickled[:3])}), which can "
+            f"The checkpoint holds pickled weights ({', '.join(pickled[:3])}), which can "
             "run code when loaded; BatchStudio loads safetensors only. Re-save it with "
             "save_pretrained(..., safe_serialization=True)."
         )
-    raise ModelLoadError("The checkpoint has no *.safetensors weights.")
+    if not any(p.name.endswith(".safetensors") for p in folder.iterdir() if p.is_file()):
+        raise ModelLoadError("The checkpoint has no *.safetensors weights.")
 
 
 def torch_device(name: str) -> str:
@@ -109,11 +108,6 @@ def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def by_length(texts: Sequence[str]) -> list[int]:
-    # Padding costs what the longest text of a batch costs: batch similar lengths together.
-    return sorted(range(len(texts)), key=lambda i: len(texts[i]))
-
-
 @dataclass
 class SequenceClassifier:
     """Class probabilities for each text, in the checkpoint's class-index order."""
@@ -130,14 +124,9 @@ class SequenceClassifier:
     ) -> list[list[float]]:
         import torch
 
-        out: list[list[float]] = [[] for _ in texts]
-        order = by_length(texts)
-        for start in range(0, len(order), self.batch_size):
-            if start:
-                stop_check(should_stop)
-            chunk = order[start : start + self.batch_size]
+        def predict_batch(batch: list[str]) -> list[list[float]]:
             encoded = self.tokenizer(
-                [texts[i] for i in chunk],
+                batch,
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,
@@ -145,9 +134,12 @@ class SequenceClassifier:
             ).to(self.device)
             with torch.inference_mode():
                 logits = self.model(**encoded).logits.float()
-            for i, row in zip(chunk, torch.softmax(logits, dim=-1).cpu().tolist(), strict=True):
-                out[i] = row
-        return out
+            rows: list[list[float]] = torch.softmax(logits, dim=-1).cpu().tolist()
+            return rows
+
+        return predict_by_length(
+            texts, batch_size=self.batch_size, should_stop=should_stop, predict_batch=predict_batch
+        )
 
 
 def sequence_classifier(location: str, *, device: str, max_length: int) -> SequenceClassifier:
@@ -191,14 +183,9 @@ class TokenClassifier:
     ) -> list[list[WordTag]]:
         import torch
 
-        out: list[list[WordTag]] = [[] for _ in texts]
-        order = by_length(texts)
-        for start in range(0, len(order), self.batch_size):
-            if start:
-                stop_check(should_stop)
-            chunk = order[start : start + self.batch_size]
+        def predict_batch(batch: list[str]) -> list[list[WordTag]]:
             encoded = self.tokenizer(
-                [texts[i] for i in chunk],
+                batch,
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,
@@ -206,13 +193,18 @@ class TokenClassifier:
                 return_tensors="pt",
             )
             offsets = encoded.pop("offset_mapping").tolist()
-            word_ids = [encoded.word_ids(b) for b in range(len(chunk))]
+            word_ids = [encoded.word_ids(b) for b in range(len(batch))]
             with torch.inference_mode():
                 logits = self.model(**encoded.to(self.device)).logits
             predicted = logits.argmax(dim=-1).cpu().tolist()
-            for b, i in enumerate(chunk):
-                out[i] = _words(word_ids[b], offsets[b], predicted[b], self.labels)
-        return out
+            return [
+                _words(word_ids[b], offsets[b], predicted[b], self.labels)
+                for b in range(len(batch))
+            ]
+
+        return predict_by_length(
+            texts, batch_size=self.batch_size, should_stop=should_stop, predict_batch=predict_batch
+        )
 
 
 def _words(

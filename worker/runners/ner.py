@@ -29,6 +29,7 @@ from typing import Any
 
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, Stopped, stop_check
+from worker.runners.files import single_top_folder
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
@@ -148,12 +149,10 @@ def _builtin_spacy_folder() -> Path:
 
 def _user_spacy_folder(location: str) -> Path:
     folder = Path(location)
-    if not (folder / "meta.json").is_file():
-        inner = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        if len(inner) == 1 and (inner[0] / "meta.json").is_file():
-            return inner[0]
+    root = single_top_folder(folder)
+    if not (root / "meta.json").is_file():
         raise ModelLoadError(f"The spaCy pipeline folder {folder} has no meta.json.")
-    return folder
+    return root
 
 
 class SpacyRunner:

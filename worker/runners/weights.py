@@ -7,7 +7,6 @@ wheel swapped under the same version number is refused instead of run.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.runners import ModelLoadError
+from worker.runners.files import sha256_file
 
 _verified: set[tuple[str, int, int]] = set()
 _verify_lock = threading.Lock()
@@ -84,14 +84,6 @@ class PinnedPackage:
             )
         assert package.__file__ is not None
         return Path(package.__file__).resolve().parent
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str, what: str) -> Path:
