@@ -203,7 +203,7 @@ def bare_whisper(model_folder: Callable[[], Path]) -> Callable[[Path, int], int]
         from resemblyzer import VoiceEncoder
         from sklearn.cluster import AgglomerativeClustering
 
-        from worker.runners.asr import speech_regions
+        from worker.runners.diarization import speech_regions
 
         whisper = WhisperModel(
             str(model_folder()),
@@ -247,7 +247,7 @@ def bare_whisper(model_folder: Callable[[], Path]) -> Callable[[Path, int], int]
 def _whisper_folder(location: str) -> Callable[[], Path]:
     def folder() -> Path:
         from worker.runners import ModelRef
-        from worker.runners.asr import whisper_folder
+        from worker.runners.whisper import whisper_folder
 
         # The same verified (and, for base, joined) files the runner loads.
         return whisper_folder(ModelRef(name=location, source_type="builtin", location=location))

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from apps.catalog.mlapps import BUILTIN_MODELS
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.services import catalog_sync
 from apps.core.storage import storage_root
+from worker.runners.registry import PLUGINS
 
 
 def _catalog_rows() -> dict[str, list[tuple]]:
@@ -22,7 +22,7 @@ def test_catalog_sync_is_idempotent_and_creates_the_four_ml_apps(transactional_d
     catalog_sync()
     # The rows themselves, not the counts catalog_sync returns (those come from code).
     assert _catalog_rows() == first
-    assert len(first["models"]) == len(BUILTIN_MODELS)
+    assert len(first["models"]) == sum(len(p.builtin_models) for p in PLUGINS)
     assert set(MLApp.objects.values_list("key", flat=True)) == {
         "speech-recognition",
         "document-classification",

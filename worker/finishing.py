@@ -23,7 +23,7 @@ from apps.jobs import transitions
 from apps.jobs.models import SHARD_FINISHED, Job, JobShard, JobStatus, ShardStatus
 from worker.messages import no_space_reason
 from worker.paths import JobInputError, model_ref, part_paths, results_dir, runner_context
-from worker.runners import runner_module, runner_summary
+from worker.runners.registry import plugin_for, runner_summary
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,10 @@ def _finalize(job: Job) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     kept = [s for s in shards if s.status in (ShardStatus.DONE, ShardStatus.STOPPED)]
     parts = [part_paths(job, s.index) for s in kept]
-    module = runner_module(job.ml_app.key)
     size = _merge(
         [p for p, _ in parts if p.exists()],
         folder / job.results_filename,
-        getattr(module, "HEADER", ""),
+        plugin_for(job.ml_app.key).header,
     )
     _merge([e for _, e in parts if e.exists()], folder / "errors.jsonl")
     shutil.rmtree(folder / "parts", ignore_errors=True)

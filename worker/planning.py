@@ -16,11 +16,12 @@ from worker import dispatch
 from worker.messages import os_message, user_message
 from worker.paths import JobInputError, job_input_path, results_dir
 from worker.readers import DatasetReadError, count_samples, line_offsets
-from worker.runners import ModelLoadError, runner_module
+from worker.runners import ModelLoadError
+from worker.runners.registry import plugin_for
 
 # Fewer samples than this per shard costs more in task overhead than it gains in spread.
 # A shard costs ~10 ms of bookkeeping (bench), so each runner module names a floor worth
-# a second or more of its built-in model's work (MIN_SHARD_SAMPLES); a Hugging Face
+# a second or more of its built-in model's work (min_shard_samples); a Hugging Face
 # checkpoint is a transformer, tens of ms a sample on CPU, so its shards may be smaller:
 # two workers then share a job of a few hundred documents.
 TRANSFORMER_MIN_SHARD_SAMPLES = 200
@@ -28,7 +29,7 @@ TRANSFORMER_MIN_SHARD_SAMPLES = 200
 
 def min_shard_samples(job: Job) -> int:
     try:
-        floor = int(getattr(runner_module(job.ml_app.key), "MIN_SHARD_SAMPLES", 1))
+        floor = plugin_for(job.ml_app.key).min_shard_samples
     except ModelLoadError:  # no runner: the shards fail with that message
         floor = 1
     if job.model is not None and job.model.source_type == SourceType.HUGGINGFACE:

@@ -16,7 +16,7 @@ from apps.catalog.settings_schema import threshold_exceeded
 from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from worker.paths import model_ref
-from worker.runners import runner_module
+from worker.runners.registry import plugin_for
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,9 @@ class Heartbeat(threading.Thread):
 
 
 def wants_heartbeat_thread(job: Job) -> bool:
-    """Whether this job's runner needs a thread to keep the heartbeat (worker.runners)."""
+    """Whether this job's runner needs a thread to keep the heartbeat
+    (MLAppPlugin.heartbeat_thread)."""
     try:
-        decide = getattr(runner_module(job.ml_app.key), "heartbeat_thread", None)
-        return decide is None or bool(decide(model_ref(job.model, job)))
+        return plugin_for(job.ml_app.key).heartbeat_thread(model_ref(job.model, job))
     except Exception:  # the shard fails while loading, with the message; a thread is harmless
         return True

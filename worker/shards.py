@@ -32,7 +32,9 @@ from worker.paths import (
 )
 from worker.progress import Heartbeat, Progress, wants_heartbeat_thread
 from worker.readers import DatasetReadError, Sample, iter_samples
-from worker.runners import ModelLoadError, SampleFailure, Stopped, get_runner, runner_module
+from worker.runners import ModelLoadError, Runner, SampleFailure, Stopped
+from worker.runners.plugin import MLAppPlugin
+from worker.runners.registry import get_runner, plugin_for
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ def _shard_fail(shard: JobShard, progress: Progress, message: str) -> None:
 
 def _shard_process(job: Job, shard: JobShard, progress: Progress) -> str | None:
     path = job_input_path(job)
-    module = runner_module(job.ml_app.key)
+    plugin = plugin_for(job.ml_app.key)
     runner = get_runner(
         job.ml_app.key, model_ref(job.model, job), job.settings, **runner_context(job)
     )
@@ -151,12 +153,12 @@ def _shard_process(job: Job, shard: JobShard, progress: Progress) -> str | None:
                 shard.start,
                 shard.end,
                 start_offset=shard.input_offset,
-                input_kind=job.ml_app.input_kind,
+                input_kind=plugin.input_kind,
             )
             for batch in _batches(samples, batch_size):
                 if progress.should_stop():
                     break
-                if not _process_batch(module, runner, batch, out, err, progress):
+                if not _process_batch(plugin, runner, batch, out, err, progress):
                     break  # quit in the middle of the batch
                 progress.maybe_flush()
             else:
@@ -212,7 +214,12 @@ def _predict(runner: Any, samples: list[Sample], should_stop: Any) -> list[Any]:
 
 
 def _process_batch(
-    module: Any, runner: Any, batch: list[Sample], out: TextIO, err: TextIO, progress: Progress
+    plugin: MLAppPlugin,
+    runner: Runner,
+    batch: list[Sample],
+    out: TextIO,
+    err: TextIO,
+    progress: Progress,
 ) -> bool:
     """Write the batch's results and errors; False if the job was quit in the middle of it.
 
@@ -229,7 +236,7 @@ def _process_batch(
             first_undone = good[len(predicted)].index
             batch = [s for s in batch if s.index < first_undone]
     results = iter(predicted)
-    fmt = module.format_result
+    fmt = plugin.format_result
     lines: list[str] = []
     errors: list[str] = []
     for sample in batch:

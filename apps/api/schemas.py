@@ -7,7 +7,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 # The ML App keys, so the OpenAPI schema lists the valid values (a test checks that this
-# matches apps.catalog.mlapps.ML_APPS).
+# matches worker.runners.registry.ML_APPS).
 MLAppKey = Literal[
     "speech-recognition",
     "document-classification",

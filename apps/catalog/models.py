@@ -16,7 +16,8 @@ class Visibility(models.TextChoices):
 
 
 class MLApp(models.Model):
-    """A task type. Rows are synced from apps.catalog.mlapps (the code is the source)."""
+    """A task type. Rows are written from the ML App registry by catalog_sync (the plugin
+    in worker.runners is the source); `manage.py check` fails when they disagree."""
 
     key = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)

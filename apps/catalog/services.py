@@ -19,13 +19,14 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
 from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
-from apps.catalog.mlapps import BUILTIN_MODELS, ML_APPS
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType, Visibility
 from apps.catalog.uploads import source_prepare
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import name_problem, shown
 from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples
+from worker.runners.plugin import MLAppPlugin
+from worker.runners.registry import PLUGINS
 
 ITEM_NAME_MAX_LENGTH = 150  # MLModel.name, Dataset.name
 USER_VISIBILITIES = (Visibility.PRIVATE, Visibility.ORGANIZATION)
@@ -34,38 +35,45 @@ PLATFORM_DATASETS_DIR = Path(__file__).resolve().parent / "platform_datasets"
 
 @transaction.atomic
 def catalog_sync() -> dict[str, int]:
-    """Create or update the ML Apps, built-in models and platform datasets. Idempotent."""
+    """Write the ML App registry (worker.runners.registry) to the MLApp rows, with each
+    plugin's built-in models, and the platform datasets. Idempotent."""
     apps_by_key: dict[str, MLApp] = {}
-    for position, spec in enumerate(ML_APPS):
+    models = 0
+    for position, plugin in enumerate(PLUGINS):
         app, _ = MLApp.objects.update_or_create(
-            key=spec.key,
-            defaults={
-                "name": spec.name,
-                "description": spec.description,
-                "input_kind": spec.input_kind,
-                "results_filename": spec.results_filename,
-                "results_format": spec.results_format,
-                "settings_schema": spec.settings_schema,
-                "position": position,
-            },
+            key=plugin.key, defaults=ml_app_row_values(plugin, position)
         )
-        apps_by_key[spec.key] = app
-    for model_spec in BUILTIN_MODELS:
-        MLModel.objects.update_or_create(
-            visibility=Visibility.PLATFORM,
-            name=model_spec.name,
-            defaults={
-                "ml_app": apps_by_key[model_spec.ml_app],
-                "source_type": SourceType.BUILTIN,
-                "source": f"builtin:{model_spec.key}",
-                "description": model_spec.description,
-            },
-        )
+        apps_by_key[plugin.key] = app
+        for builtin in plugin.builtin_models:
+            MLModel.objects.update_or_create(
+                visibility=Visibility.PLATFORM,
+                name=builtin.name,
+                defaults={
+                    "ml_app": app,
+                    "source_type": SourceType.BUILTIN,
+                    "source": f"builtin:{builtin.key}",
+                    "description": builtin.description,
+                },
+            )
+            models += 1
     datasets = 0
     for manifest in sorted(PLATFORM_DATASETS_DIR.glob("*/dataset.json")):
         _platform_dataset_sync(manifest, apps_by_key)
         datasets += 1
-    return {"ml_apps": len(apps_by_key), "models": len(BUILTIN_MODELS), "datasets": datasets}
+    return {"ml_apps": len(apps_by_key), "models": models, "datasets": datasets}
+
+
+def ml_app_row_values(plugin: MLAppPlugin, position: int) -> dict[str, Any]:
+    """What an MLApp row holds of its plugin (the check compares the same values)."""
+    return {
+        "name": plugin.name,
+        "description": plugin.description,
+        "input_kind": plugin.input_kind,
+        "results_filename": plugin.results_filename,
+        "results_format": plugin.results_format,
+        "settings_schema": plugin.settings_schema,
+        "position": position,
+    }
 
 
 def _platform_dataset_sync(manifest: Path, apps_by_key: dict[str, MLApp]) -> Dataset:

@@ -224,9 +224,11 @@ def test_labels_file_needs_two_distinct_classes(tmp_path: Path):
 
 def test_results_line_format():
     from worker.readers import Sample
-    from worker.runners.classification import format_result
+    from worker.runners.classification import PLUGIN
 
-    line = format_result(Sample(7, "a", "a", "x"), {"probabilities": [0.25, 0.75], "label": "b"})
+    line = PLUGIN.format_result(
+        Sample(7, "a", "a", "x"), {"probabilities": [0.25, 0.75], "label": "b"}
+    )
     assert line == "7\t[0.250000, 0.750000]\tb\n"
     assert json.loads(line.split("\t")[1]) == [0.25, 0.75]
 
@@ -234,12 +236,12 @@ def test_results_line_format():
 @pytest.fixture(scope="module")
 def zero_shot(tmp_path_factory):
     from worker.runners import ModelRef
-    from worker.runners.classification import load
+    from worker.runners.classification import PLUGIN
 
     folder = tmp_path_factory.mktemp("labels")
     (folder / "labels.txt").write_text(LABELS)
     model = ModelRef("all-MiniLM-L6-v2-zero-shot", "builtin", "minilm-zero-shot")
-    return load(model, {}, dataset_dir=folder)
+    return PLUGIN.load(model, {}, dataset_dir=folder)
 
 
 def test_zero_shot_batch_gives_each_document_its_own_result(zero_shot):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.runners import ModelLoadError, ModelRef, get_runner, hf
+from worker.runners import ModelLoadError, ModelRef, hf
+from worker.runners.registry import get_runner
 from worker.runners.weights import PinnedPackage, verify_sha256
 
 

@@ -128,9 +128,9 @@ def test_bio_tags_repair_and_conll_mapping():
 
 def test_spacy_looks_for_a_quit_between_its_minibatches():
     from worker.runners import ModelRef, Stopped
-    from worker.runners.ner import SPACY_BATCH, load
+    from worker.runners.ner import PLUGIN, SPACY_BATCH
 
-    runner = load(ModelRef("spacy", "builtin", "spacy-en-core-web-sm"), {})
+    runner = PLUGIN.load(ModelRef("spacy", "builtin", "spacy-en-core-web-sm"), {})
     texts = [f"Angela Merkel met {i} bankers in Paris on Monday." for i in range(3 * SPACY_BATCH)]
     quit_on_second_look, _ = quit_on_look(2)
 

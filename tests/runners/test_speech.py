@@ -189,7 +189,7 @@ def tiny_en_runner(tmp_path_factory):
 
     out: Path = tmp_path_factory.mktemp("asr-results")
     model = ModelRef("whisper-tiny.en", "builtin", "whisper-tiny.en")
-    return asr.load(model, {"num_speakers": 2}, output_dir=out, dataset_dir=out.parent)
+    return asr.PLUGIN.load(model, {"num_speakers": 2}, output_dir=out, dataset_dir=out.parent)
 
 
 def test_a_quit_stops_inside_a_long_file(tiny_en_runner, conversation: Conversation, tmp_path):
@@ -224,7 +224,7 @@ def test_a_quit_is_seen_inside_one_window(tiny_en_runner, conversation: Conversa
     """A 30 s window is an encode, a generate and an align: a quit after the encode must not
     wait for the rest of the window (for Whisper base that is about a second more)."""
     from worker.runners import Stopped
-    from worker.runners.asr import Checkpointed
+    from worker.runners.whisper import Checkpointed
 
     checkpointed = tiny_en_runner._whisper.model
     assert isinstance(checkpointed, Checkpointed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker import runners
-from worker.runners import ModelRef, get_runner
+from worker.runners import ModelRef, registry
+from worker.runners.registry import get_runner
 
 VADER = ModelRef(name="vader-sentiment", source_type="builtin", location="vader")
 APP = "sentiment-analysis"
@@ -14,9 +14,9 @@ APP = "sentiment-analysis"
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    runners._cache.clear()
+    registry._cache.clear()
     yield
-    runners._cache.clear()
+    registry._cache.clear()
 
 
 def test_same_model_is_loaded_once_across_jobs(tmp_path):
@@ -25,7 +25,7 @@ def test_same_model_is_loaded_once_across_jobs(tmp_path):
     again = get_runner(APP, VADER, {"batch_size": 8}, output_dir=tmp_path / "job2")
 
     assert again is first
-    assert runners.cache_info() == 1
+    assert registry.cache_info() == 1
     assert first.predict(["A great result."]) == ["positive"]
 
 
@@ -38,7 +38,7 @@ def test_cache_keeps_the_most_recently_used_models():
     assert get_runner(APP, copies[0], {}) is a  # a is now the most recent
     get_runner(APP, copies[2], {})  # evicts b, the least recently used
 
-    assert runners.cache_info() == 2
+    assert registry.cache_info() == 2
     assert get_runner(APP, copies[0], {}) is a
     assert get_runner(APP, copies[1], {}) is not b
 
@@ -60,7 +60,8 @@ def test_the_allocator_follows_the_model_of_each_shard(tmp_path):
     (tmp_path / "labels.txt").write_text("a\nb\n")
     script = f"""
 from pathlib import Path
-from worker.runners import ModelRef, get_runner, memory
+from worker.runners import ModelRef, memory
+from worker.runners.registry import get_runner
 spacy = ModelRef("s", "builtin", "spacy-en-core-web-sm")
 minilm = ModelRef("m", "builtin", "minilm-zero-shot")
 get_runner("named-entity-recognition", spacy, {{}})

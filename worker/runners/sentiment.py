@@ -10,11 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from worker.readers import Sample
-from worker.runners import ModelLoadError, ModelRef
+from worker.runners import ModelLoadError, ModelRef, hf
+from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 
-HEADER = ""
-# The engine gives a shard at least this many samples (VADER: ~10,000 sentences/s on one core).
-MIN_SHARD_SAMPLES = 5000
 LABELS = ("negative", "positive")
 
 
@@ -56,8 +54,6 @@ def polarity_of(labels: Sequence[str]) -> tuple[int, int]:
 
 class HFSentimentRunner:
     def __init__(self, model: ModelRef, settings: dict[str, Any]) -> None:
-        from worker.runners import hf
-
         self._classifier = hf.sequence_classifier(
             model.location,
             device=str(settings.get("device") or "cpu"),
@@ -72,31 +68,50 @@ class HFSentimentRunner:
         return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
 
 
-def large_tensors(model: ModelRef) -> bool:
-    """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
-    return model.source_type == "huggingface"
-
-
-def heartbeat_thread(model: ModelRef) -> bool:
-    """VADER needs no heartbeat thread: a batch takes milliseconds (worker.runners says why
-    a thread costs)."""
-    return model.source_type != "builtin"
-
-
-def load(model: ModelRef, settings: dict[str, Any], **_: Any) -> VaderRunner | HFSentimentRunner:
-    if model.source_type == "builtin" and model.location == "vader":
-        return VaderRunner()
-    if model.source_type == "huggingface":
-        return HFSentimentRunner(model, settings)
-    raise ModelLoadError(
-        f"The model '{model.name}' ({model.source_type}) cannot run sentiment analysis; use "
-        "VADER or a Hugging Face sequence-classification checkpoint."
+class SentimentAnalysis(MLAppPlugin):
+    key = "sentiment-analysis"
+    name = "Sentiment Analysis"
+    description = "Label each text negative or positive."
+    input_kind = "text"
+    results_filename = "test_results_{dataset}.txt"
+    results_format = "TSV, no header: 0-based index, negative|positive"
+    builtin_models = (
+        BuiltinModel(
+            key="vader",
+            name="vader-sentiment",
+            description="VADER lexicon and rules (vaderSentiment 3.3.2); compound >= 0 is "
+            "positive.",
+        ),
     )
+    extra_settings = (DEVICE_SETTING,)
+    # VADER: ~10,000 sentences/s on one core.
+    min_shard_samples = 5000
+
+    def large_tensors(self, model: ModelRef) -> bool:
+        """Hugging Face checkpoints are torch models (worker.runners.memory.allocator_for)."""
+        return model.source_type == "huggingface"
+
+    def heartbeat_thread(self, model: ModelRef) -> bool:
+        """VADER needs no heartbeat thread: a batch takes milliseconds."""
+        return model.source_type != "builtin"
+
+    def load(
+        self, model: ModelRef, settings: dict[str, Any], **_: Any
+    ) -> VaderRunner | HFSentimentRunner:
+        if model.source_type == "builtin" and model.location == "vader":
+            return VaderRunner()
+        if model.source_type == "huggingface":
+            return HFSentimentRunner(model, settings)
+        raise ModelLoadError(
+            f"The model '{model.name}' ({model.source_type}) cannot run sentiment analysis; "
+            "use VADER or a Hugging Face sequence-classification checkpoint."
+        )
+
+    def format_result(self, sample: Sample, result: Any) -> str:
+        return f"{sample.index}\t{result}\n"
+
+    def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"labels": list(LABELS)}
 
 
-def format_result(sample: Sample, result: Any) -> str:
-    return f"{sample.index}\t{result}\n"
-
-
-def summary_extra(settings: dict[str, Any]) -> dict[str, Any]:
-    return {"labels": list(LABELS)}
+PLUGIN = SentimentAnalysis()
