@@ -38,6 +38,7 @@ setup: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --no-input --skip-checks -v 0
 	$(BIN)/python manage.py catalog_sync
 	$(BIN)/python manage.py check
+	$(BIN)/python manage.py llm_prepare
 	$(BIN)/python manage.py collectstatic --no-input -v 0
 	$(BIN)/python manage.py ensure_admin
 
@@ -55,7 +56,10 @@ test-system:
 	  echo "Installing espeak-ng (Debian) for the speech tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; }
 
+# The built-in LLM is converted once per checkout (var/model-cache, about 2 minutes and
+# 6 GB of memory the first time), never inside a test.
 test: $(VENV)/.installed-test test-system
+	$(BIN)/python manage.py llm_prepare
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -65,7 +69,12 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy apps worker cli
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install -q -e ".[test,bench]"
+	@touch $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python manage.py llm_prepare
 	$(BIN)/python -m bench
 
 # Fault drills that need root tricks (a tmpfs mounted over the results folder); the other

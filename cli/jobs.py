@@ -44,6 +44,8 @@ JOB_FIELDS = [
     "failed_samples",
     "progress_percent",
     "samples_per_second",
+    "generated_tokens",
+    "tokens_per_second",
     "eta_seconds",
     "error_message",
     "results_file",
@@ -128,6 +130,9 @@ def _progress(job: dict[str, Any]) -> tuple[int, int | None, str]:
     rate = job.get("samples_per_second")
     if rate:
         parts.append(f"{number(rate)} samples/s")
+    tokens = job.get("tokens_per_second")
+    if tokens:
+        parts.append(f"{number(tokens)} tokens/s")
     eta = job.get("eta_seconds")
     if eta is not None and job["status"] not in TERMINAL:
         parts.append(f"ETA {duration(eta)}")

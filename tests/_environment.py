@@ -21,6 +21,11 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # sync Playwright beside live_
 os.environ["SHARD_STALE_SECONDS"] = "5"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Weights assembled once (the built-in LLM's conversion takes minutes) outlive the session:
+# the checkout's own cache, where `make test` prepares them before pytest starts.
+os.environ.setdefault(
+    "MODEL_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "var" / "model-cache")
+)
 
 
 def pytest_unconfigure(config: object) -> None:

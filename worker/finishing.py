@@ -123,18 +123,21 @@ def _finalize(job: Job) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     kept = [s for s in shards if s.status in (ShardStatus.DONE, ShardStatus.STOPPED)]
     parts = [part_paths(job, s.index) for s in kept]
-    size = _merge(
-        [p for p, _ in parts if p.exists()],
-        folder / job.results_filename,
-        plugin_for(job.ml_app.key).header,
-    )
+    plugin = plugin_for(job.ml_app.key)
+    target = folder / job.results_filename
+    present = [p for p, _ in parts if p.exists()]
+    if plugin.merge(present, target, job.settings):
+        size = target.stat().st_size
+    else:
+        size = _merge(present, target, plugin.header)
     _merge([e for _, e in parts if e.exists()], folder / "errors.jsonl")
     shutil.rmtree(folder / "parts", ignore_errors=True)
 
     totals = JobShard.objects.filter(job=job).aggregate(
-        d=Sum("done_samples"), f=Sum("failed_samples")
+        d=Sum("done_samples"), f=Sum("failed_samples"), t=Sum("generated_tokens")
     )
     done, failed = int(totals["d"] or 0), int(totals["f"] or 0)
+    tokens = int(totals["t"] or 0)
     reasons = _error_histogram(folder / "errors.jsonl")
     status, message = _final_status(job, shards, done=done, failed=failed, reasons=reasons)
     finished = timezone.now()
@@ -162,6 +165,11 @@ def _finalize(job: Job) -> str:
             "seconds": seconds,
             "samples_per_second": round((done + failed) / seconds, 2) if seconds else None,
         },
+        **(
+            {"tokens": {"generated": tokens, "per_second": round(tokens / seconds, 2)}}
+            if tokens and seconds
+            else {}
+        ),
         "shards": {
             "count": len(shards),
             "by_status": dict(Counter(str(s.status) for s in shards)),
@@ -174,7 +182,13 @@ def _finalize(job: Job) -> str:
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, folder / "summary.json")
     ended = transitions.job_end(
-        job_id=job.pk, status=status, message=message, done=done, failed=failed, at=finished
+        job_id=job.pk,
+        status=status,
+        message=message,
+        done=done,
+        failed=failed,
+        tokens=tokens,
+        at=finished,
     )
     if not ended and not Job.objects.filter(pk=job.pk).exists():
         # Deleted while we merged (Delete quits, then removes the folder at once): what we

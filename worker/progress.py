@@ -30,8 +30,8 @@ class Progress:
     def __init__(self, shard: JobShard, *, error_threshold: str = "", total: int = 0) -> None:
         self.shard_id, self.job_id, self.attempt = shard.pk, shard.job_id, shard.attempts
         self.error_threshold, self.total = error_threshold, total
-        self.done = self.failed = 0
-        self._flushed_done = self._flushed_failed = 0
+        self.done = self.failed = self.tokens = 0
+        self._flushed_done = self._flushed_failed = self._flushed_tokens = 0
         self._last_flush = self._last_check = time.monotonic()  # just claimed: all is well
         self.stop_reason: str | None = None
 
@@ -44,14 +44,16 @@ class Progress:
         False once this attempt no longer owns the shard."""
         done = self.done - self._flushed_done
         failed = self.failed - self._flushed_failed
+        tokens = self.tokens - self._flushed_tokens
         ids = {"shard_id": self.shard_id, "job_id": self.job_id, "attempt": self.attempt}
         if end is None:
-            updated = transitions.shard_report(**ids, done=done, failed=failed)
+            updated = transitions.shard_report(**ids, done=done, failed=failed, tokens=tokens)
         else:
             updated = transitions.shard_end(
-                **ids, status=end, done=done, failed=failed, message=message
+                **ids, status=end, done=done, failed=failed, tokens=tokens, message=message
             )
         self._flushed_done, self._flushed_failed = self.done, self.failed
+        self._flushed_tokens = self.tokens
         self._last_flush = time.monotonic()
         if updated and failed and self.error_threshold:
             self._stop_if_doomed()

@@ -31,6 +31,7 @@ CSV_EXTS = {".csv", ".tsv"}
 JSONL_EXTS = {".jsonl", ".ndjson"}
 AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 TEXT_FIELDS = ("text", "sentence", "document", "content", "abstract")
+REQUEST_FIELDS = ("messages", "prompt", "input")  # a JSONL request (ML Apps that read them)
 SKIPPED_NAMES = {"labels.txt", "labels.tsv", "dataset.json", "readme.md", "README.md"}
 MAX_TEXT_CHARS = 1_000_000
 # A UTF-8 character is at most 4 bytes: a longer line cannot be a valid sample, so it is
@@ -264,8 +265,10 @@ def _line_samples(
     wanted: int | None,
     base: int,
     offset: int | None = None,
+    requests: bool = False,
 ) -> Iterator[Sample]:
     """Samples of a text-lines or JSONL file: the hot path of most jobs, kept flat."""
+    from_json = _json_request if requests else _json_text
     with path.open("rb") as fh:
         _seek_line(fh, skip, offset)
         # readline with a limit: a multi-gigabyte line is never held in memory whole.
@@ -277,7 +280,7 @@ def _line_samples(
                 _drain_line(fh, raw)
             text, error = _decode(raw, first=number == 1)
             if kind == "jsonl" and error is None:
-                text, error = _json_text(text or "")
+                text, error = from_json(text or "")
             yield Sample(index, rel, f"{rel} line {number}", text, error)
             index += 1
 
@@ -289,6 +292,32 @@ def _unit_payloads(path: Path, kind: str, rel: str, skip: int = 0) -> Iterator[P
             yield (str(path), None, rel) if kind == "audio" else (*_document_payload(path), rel)
     elif kind == "csv":
         yield from _csv_payloads(path, rel, skip)
+
+
+def _json_request(line: str) -> tuple[str | None, str | None]:
+    """A JSONL line for an ML App that reads requests: the whole object, so that a chat
+    (`messages`), a raw `prompt`, an `input` and any per-request settings reach the model."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not valid JSON"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    if any(key in obj for key in REQUEST_FIELDS):
+        return line, None
+    key = _text_field(list(obj))
+    if key is None or not isinstance(obj.get(key), str):
+        fields = ", ".join((*REQUEST_FIELDS, *TEXT_FIELDS))
+        return None, f"no prompt or text field ({fields})"
+    return json.dumps({**obj, "text": obj[key]}), None
+
+
+def _as_requests(samples: Iterator[Sample]) -> Iterator[Sample]:
+    """Plain texts (lines, documents, CSV rows) as requests: `{"text": ...}`."""
+    for sample in samples:
+        if sample.payload is not None:
+            sample.payload = json.dumps({"text": sample.payload})
+        yield sample
 
 
 def _json_text(line: str) -> tuple[str | None, str | None]:
@@ -332,13 +361,14 @@ def _csv_payloads(path: Path, rel: str, skip: int) -> Iterator[Payload]:
 
 
 def _misfit(kind: str, input_kind: str | None) -> str | None:
-    """Why a unit cannot feed an ML App reading `input_kind` ("text" or "audio"), or None.
+    """Why a unit cannot feed an ML App reading `input_kind` (audio, or text: "text" and
+    "request"), or None.
 
     An audio sample's payload is its file path, so without this a text model would score
     the server's path, and a line of text given to a speech model would be opened as a path
     (any file the worker can read, outside the dataset too).
     """
-    if input_kind == "text" and kind == "audio":
+    if input_kind in ("text", "request") and kind == "audio":
         return "an audio file, but this ML App reads text"
     if input_kind == "audio" and kind != "audio":
         return "not an audio file (this ML App reads audio files)"
@@ -379,9 +409,12 @@ def iter_samples(
         skip = max(start - offset, 0)
         wanted = None if end is None else max(end - offset - skip, 0)
         samples: Iterator[Sample]
+        requests = input_kind == "request"
         if kind in ("lines", "jsonl"):
             hint = start_offset if len(units) == 1 else None
-            samples = _line_samples(unit_path, kind, rel, skip, wanted, offset, hint)
+            samples = _line_samples(unit_path, kind, rel, skip, wanted, offset, hint, requests)
+            if requests and kind == "lines":
+                samples = _as_requests(samples)
         else:
             samples = (
                 Sample(offset + local, rel, location, payload, error)
@@ -389,6 +422,8 @@ def iter_samples(
                     islice(_unit_payloads(unit_path, kind, rel, skip), wanted), start=skip
                 )
             )
+            if requests:
+                samples = _as_requests(samples)
         misfit = _misfit(kind, input_kind)
         yield from _refused(samples, misfit) if misfit else samples
         offset += size if size is not None else 0

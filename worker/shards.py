@@ -244,6 +244,8 @@ def _process_batch(
             result = next(results)
             if not isinstance(result, SampleFailure):
                 lines.append(fmt(sample, result))
+                if plugin.counts_tokens:
+                    progress.tokens += plugin.tokens_of(result)
                 continue
             reason = result.reason
         else:

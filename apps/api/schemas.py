@@ -119,6 +119,8 @@ class JobOut(Schema):
     failed_samples: int
     progress_percent: int
     samples_per_second: float | None
+    generated_tokens: int
+    tokens_per_second: float | None
     eta_seconds: float | None
     error_message: str
     results_file: str

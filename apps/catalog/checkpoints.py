@@ -3,8 +3,9 @@
 A model is one of: a Hugging Face checkpoint (config.json + *.safetensors) whose
 architecture suits the ML App, a spaCy pipeline (meta.json + config.cfg, with an `ner`
 component for NER), or a CTranslate2 Whisper model (model.bin + config.json + a
-vocabulary). Pickle-based weights (*.bin from PyTorch, *.pt, *.pth, *.ckpt, *.pkl) are
-refused: loading them can run arbitrary code.
+vocabulary). Which kinds an ML App runs, and which architectures, its plugin says
+(MLAppPlugin.model_sources, hf_architectures). Pickle-based weights (*.bin from PyTorch,
+*.pt, *.pth, *.ckpt, *.pkl) are refused: loading them can run arbitrary code.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from pathlib import Path
 # Shared with the runners, which check a model folder again when they load it: the
 # catalog accepts exactly the folders they will load.
 from worker.runners.files import is_pickled, sha256_file, single_top_folder
+from worker.runners.plugin import MLAppPlugin
+from worker.runners.registry import ML_APPS
 
-# What a Hugging Face architecture name must end with to run under each ML App.
-HF_ARCHITECTURES = {
-    "document-classification": ("ForSequenceClassification",),
-    "sentiment-analysis": ("ForSequenceClassification",),
-    "named-entity-recognition": ("ForTokenClassification",),
+SOURCE_NAMES = {
+    "huggingface": "a Hugging Face checkpoint",
+    "spacy": "a spaCy pipeline",
+    "ctranslate2": "a CTranslate2 Whisper model",
 }
 
 
@@ -61,16 +63,22 @@ def checkpoint_inspect(folder: Path, ml_app_key: str) -> CheckpointInfo:
             "Save the checkpoint with safetensors (save_pretrained(safe_serialization=True))."
         )
     names = {p.relative_to(root).as_posix() for p in files}
+    plugin = ML_APPS[ml_app_key]
     if "meta.json" in names and "config.cfg" in names:
-        source_type, detail = "spacy", _check_spacy(root, ml_app_key)
+        source_type = "spacy"
+        _check_source(plugin, source_type)
+        detail = _check_spacy(root)
     elif (
         "model.bin" in names
         and "config.json" in names
         and ("vocabulary.json" in names or "vocabulary.txt" in names or "tokenizer.json" in names)
     ):
-        source_type, detail = "ctranslate2", _check_ctranslate2(ml_app_key)
+        source_type, detail = "ctranslate2", "CTranslate2 Whisper"
+        _check_source(plugin, source_type)
     elif "config.json" in names:
-        source_type, detail = "huggingface", _check_hf(root, names, ml_app_key)
+        source_type = "huggingface"
+        _check_source(plugin, source_type)
+        detail = _check_hf(root, names, plugin)
     else:
         raise CheckpointError(
             "Not a recognised model folder: expected a Hugging Face checkpoint (config.json "
@@ -85,20 +93,26 @@ def checkpoint_inspect(folder: Path, ml_app_key: str) -> CheckpointInfo:
     )
 
 
-def _check_hf(root: Path, names: set[str], ml_app_key: str) -> str:
+def _check_source(plugin: MLAppPlugin, source_type: str) -> None:
+    if source_type not in plugin.model_sources:
+        takes = " or ".join(SOURCE_NAMES[s] for s in sorted(plugin.model_sources))
+        raise CheckpointError(
+            f"{SOURCE_NAMES[source_type].capitalize()} cannot run {plugin.name}"
+            + (f"; upload {takes}." if takes else "; it runs its built-in models only.")
+        )
+
+
+def _check_hf(root: Path, names: set[str], plugin: MLAppPlugin) -> str:
     try:
         config = json.loads((root / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"config.json is not valid JSON ({exc}).") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError("config.json is not a JSON object.")
     if not any(n.endswith(".safetensors") for n in names):
         raise CheckpointError("No *.safetensors weights in the folder.")
-    if ml_app_key not in HF_ARCHITECTURES:
-        raise CheckpointError(
-            "A Hugging Face checkpoint cannot run speech recognition here; use a CTranslate2 "
-            "Whisper model."
-        )
     architectures = config.get("architectures") or []
-    wanted = HF_ARCHITECTURES[ml_app_key]
+    wanted = plugin.hf_architectures
     if not any(str(a).endswith(wanted) for a in architectures):
         shown = ", ".join(architectures) or "none given"
         raise CheckpointError(
@@ -109,20 +123,12 @@ def _check_hf(root: Path, names: set[str], ml_app_key: str) -> str:
     return ", ".join(architectures)
 
 
-def _check_spacy(root: Path, ml_app_key: str) -> str:
+def _check_spacy(root: Path) -> str:
     try:
         meta = json.loads((root / "meta.json").read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"meta.json is not valid JSON ({exc}).") from exc
-    if ml_app_key != "named-entity-recognition":
-        raise CheckpointError("A spaCy pipeline can only run named entity recognition.")
     pipeline = meta.get("pipeline") or []
     if "ner" not in pipeline:
         raise CheckpointError("The spaCy pipeline has no 'ner' component.")
     return f"spaCy {meta.get('lang', '?')}_{meta.get('name', '?')} {meta.get('version', '')}"
-
-
-def _check_ctranslate2(ml_app_key: str) -> str:
-    if ml_app_key != "speech-recognition":
-        raise CheckpointError("A CTranslate2 Whisper model can only run speech recognition.")
-    return "CTranslate2 Whisper"

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from apps.core.text import shown
+from worker.runners.generation import parse_stop
 
 FieldSpec = dict[str, Any]
 
@@ -92,6 +93,16 @@ def _as_auto_int(spec: FieldSpec, raw: Any) -> str | int:
     return _as_int(spec, value)
 
 
+def _as_stop(spec: FieldSpec, raw: Any) -> list[str]:
+    """Stop sequences: a list of strings (API), or the form's `a|b` text."""
+    if not isinstance(raw, str | list):
+        raise ValidationError("Give a list of texts, or texts separated by |.")
+    try:
+        return list(parse_stop(raw))
+    except (ValueError, TypeError) as exc:  # a malformed JSON list is a ValueError
+        raise ValidationError(f"Stop sequences: {exc}.") from exc
+
+
 _PARSERS = {
     "int": _as_int,
     "float": _as_float,
@@ -99,6 +110,7 @@ _PARSERS = {
     "text": _as_text,
     "threshold": _as_threshold,
     "auto_int": _as_auto_int,
+    "stop": _as_stop,
 }
 
 

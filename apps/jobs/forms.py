@@ -52,7 +52,7 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
     if "min" in spec and "max" in spec:
         help_parts.append(f"From {spec['min']:,} to {spec['max']:,}.")
     default = spec.get("default")
-    help_parts.append(f"Default: {default if default not in ('', None) else 'empty'}.")
+    help_parts.append(f"Default: {default if default not in ('', None, []) else 'empty'}.")
     common = {"label": spec["label"], "required": False, "help_text": " ".join(help_parts)}
     kind = spec["type"]
     if kind == "choice":
@@ -67,7 +67,9 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
                 attrs[bound] = str(spec[bound])
         # A CharField: the limits are enforced by settings_validate, with its messages.
         return forms.CharField(widget=forms.NumberInput(attrs=attrs), **common)
-    placeholder = {"auto_int": "auto", "threshold": "e.g. 10 or 5%"}.get(kind, "")
+    placeholder = {"auto_int": "auto", "threshold": "e.g. 10 or 5%", "stop": "e.g. \\n\\n|###"}.get(
+        kind, ""
+    )
     limit = spec.get("max_length", 500)
     return forms.CharField(
         max_length=limit,
@@ -151,7 +153,8 @@ class BatchJobForm(forms.Form):
         )
         for spec in self.settings_schema:
             field = _setting_field(spec)
-            field.initial = spec.get("default")
+            default = spec.get("default")
+            field.initial = "" if isinstance(default, list) else default
             self.fields[SETTING_PREFIX + spec["name"]] = field
         self._narrow_choices()
         self._live_attrs()

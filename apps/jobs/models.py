@@ -52,6 +52,8 @@ class Job(models.Model):
     total_samples = models.BigIntegerField(null=True, blank=True)
     done_samples = models.BigIntegerField(default=0)
     failed_samples = models.BigIntegerField(default=0)
+    # Tokens the model generated (text generation); 0 for ML Apps that generate none.
+    generated_tokens = models.BigIntegerField(default=0)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -104,6 +106,13 @@ class Job(models.Model):
         return self.processed_samples / duration.total_seconds()
 
     @property
+    def tokens_per_second(self) -> float | None:
+        duration = self.duration
+        if duration is None or duration.total_seconds() <= 0 or not self.generated_tokens:
+            return None
+        return self.generated_tokens / duration.total_seconds()
+
+    @property
     def eta(self) -> timedelta | None:
         rate = self.samples_per_second
         if not self.is_active or rate is None or self.total_samples is None:
@@ -142,6 +151,7 @@ class JobShard(models.Model):
     )
     done_samples = models.BigIntegerField(default=0)
     failed_samples = models.BigIntegerField(default=0)
+    generated_tokens = models.BigIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     # Byte offset of sample `start` when the input is one text-lines or JSONL file, found
     # once at planning, so a shard seeks there instead of counting every line before it.

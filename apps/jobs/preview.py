@@ -258,6 +258,80 @@ def _speech(job: Job, path: Path) -> ResultsPreview:
     )
 
 
+def _generation(job: Job, path: Path) -> ResultsPreview:
+    """Text generation (predictions.jsonl): prompt and answer; the chart counts how the
+    answers ended (`length`: cut at max_new_tokens)."""
+    rows: list[list[Any]] = []
+    endings: Counter[str] = Counter()
+    read = 0
+    for line in islice(_lines(path), CHART_LIMIT):
+        read += 1
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        endings[str(obj.get("finish_reason", "?"))] += 1
+        if len(rows) < PREVIEW_ROWS:
+            rows.append(
+                [
+                    obj.get("index", ""),
+                    str(obj.get("text", ""))[:TEXT_CHARS],
+                    str(obj.get("generation", ""))[:TEXT_CHARS],
+                    f"{obj.get('prompt_tokens', '')} → {obj.get('completion_tokens', '')}",
+                ]
+            )
+    return ResultsPreview(
+        kind="labels",
+        columns=["Index", "Prompt", "Generation", "Tokens"],
+        rows=rows,
+        chart_title="How the answers ended",
+        bars=_bars(endings),
+        chart_rows=endings.total(),
+        chart_truncated=read >= CHART_LIMIT,
+    )
+
+
+def _embeddings(job: Job, path: Path) -> ResultsPreview:
+    """Text embeddings: each vector's length and first values (a .npy matrix: its shape)."""
+    if path.suffix == ".npy":
+        import numpy as np
+
+        matrix = np.load(path, mmap_mode="r")
+        rows = [
+            [i, f"{float(np.linalg.norm(matrix[i])):.3f}", _first_values(matrix[i])]
+            for i in range(min(PREVIEW_ROWS, matrix.shape[0]))
+        ]
+        return ResultsPreview(
+            kind="raw",
+            message=f"A {matrix.shape[0]:,} × {matrix.shape[1]} float32 matrix; the sample "
+            "index of each row is in embeddings_index.txt.",
+            columns=["Row", "Length", "First values"],
+            rows=rows,
+        )
+    rows = []
+    for line in islice(_lines(path), PREVIEW_ROWS):
+        try:
+            obj = json.loads(line)
+            vectors = obj.get("embeddings") or [obj["embedding"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        vector = vectors[0]
+        norm = sum(float(x) * float(x) for x in vector) ** 0.5
+        texts = f" (+{len(vectors) - 1} more)" if len(vectors) > 1 else ""
+        rows.append(
+            [obj.get("index", ""), f"{len(vector)}{texts}", f"{norm:.3f}", _first_values(vector)]
+        )
+    return ResultsPreview(
+        kind="raw", columns=["Index", "Dimensions", "Length", "First values"], rows=rows
+    )
+
+
+def _first_values(vector: Any) -> str:
+    return ", ".join(f"{float(x):.4f}" for x in vector[:4]) + ", …"
+
+
 def _raw(job: Job, path: Path) -> ResultsPreview:
     rows = [[line[:TEXT_CHARS]] for line in islice(_lines(path), PREVIEW_ROWS)]
     return ResultsPreview(kind="raw", columns=["Line"], rows=rows)
@@ -268,6 +342,8 @@ READERS = {
     "document-classification": _labels,
     "named-entity-recognition": _ner,
     "speech-recognition": _speech,
+    "text-generation": _generation,
+    "text-embeddings": _embeddings,
 }
 
 

@@ -23,6 +23,7 @@ from apps.jobs.models import Job, JobShard, ShardStatus
 from apps.projects.models import Project
 from worker import dispatch
 from worker.readers import DatasetReadError, count_samples
+from worker.runners.registry import plugin_for
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,9 @@ def job_submit(*, user: Any, spec: JobSpec) -> Job:
                 dataset_name=spec.dataset.name,
                 dataset_path=spec.dataset_path,
                 settings=spec.settings,
-                results_filename=spec.ml_app.results_name_for(spec.dataset.name),
+                results_filename=plugin_for(spec.ml_app.key).results_name(
+                    spec.ml_app.results_name_for(spec.dataset.name), spec.settings
+                ),
             )
     except IntegrityError as exc:  # a concurrent create with the same name won the race
         raise ValidationError(

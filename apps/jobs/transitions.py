@@ -201,7 +201,14 @@ def job_claim_merge(*, job_id: int) -> bool:
 
 
 def job_end(
-    *, job_id: int, status: str, message: str, done: int, failed: int, at: datetime
+    *,
+    job_id: int,
+    status: str,
+    message: str,
+    done: int,
+    failed: int,
+    at: datetime,
+    tokens: int = 0,
 ) -> bool:
     """RUNNING | STOPPING → COMPLETED | FAILED | STOPPED: the merge's verdict, with the
     final counts. STOPPED only ever follows STOPPING (a quit)."""
@@ -214,6 +221,7 @@ def job_end(
         finished_at=at,
         done_samples=done,
         failed_samples=failed,
+        generated_tokens=tokens,
     )
 
 
@@ -234,6 +242,7 @@ def shard_claim(shard: JobShard, *, task_id: str, worker: str, at: datetime) -> 
         attempts=F("attempts") + 1,
         done_samples=0,
         failed_samples=0,
+        generated_tokens=0,
         worker=worker,
         task_id=task_id,
         started_at=at,
@@ -244,14 +253,18 @@ def shard_claim(shard: JobShard, *, task_id: str, worker: str, at: datetime) -> 
     _job_uncount(shard)
     Job.objects.filter(pk=shard.job_id).update(heartbeat_at=at)
     shard.status, shard.attempts, shard.task_id = S.RUNNING, shard.attempts + 1, task_id
-    shard.done_samples = shard.failed_samples = 0
+    shard.done_samples = shard.failed_samples = shard.generated_tokens = 0
     return True
 
 
-def shard_report(*, shard_id: int, job_id: int, attempt: int, done: int, failed: int) -> bool:
-    """RUNNING stays RUNNING: add `done` and `failed` samples to the shard and its job, and
-    beat both hearts. False once `attempt` no longer owns the shard."""
-    return _shard_write(shard_id=shard_id, job_id=job_id, attempt=attempt, done=done, failed=failed)
+def shard_report(
+    *, shard_id: int, job_id: int, attempt: int, done: int, failed: int, tokens: int = 0
+) -> bool:
+    """RUNNING stays RUNNING: add `done` and `failed` samples (and generated `tokens`) to the
+    shard and its job, and beat both hearts. False once `attempt` no longer owns the shard."""
+    return _shard_write(
+        shard_id=shard_id, job_id=job_id, attempt=attempt, done=done, failed=failed, tokens=tokens
+    )
 
 
 def shard_end(
@@ -262,6 +275,7 @@ def shard_end(
     status: str,
     done: int,
     failed: int,
+    tokens: int = 0,
     message: str = "",
 ) -> bool:
     """RUNNING → DONE | STOPPED | FAILED, with the last counts, if `attempt` still owns it."""
@@ -271,6 +285,7 @@ def shard_end(
         attempt=attempt,
         done=done,
         failed=failed,
+        tokens=tokens,
         end=status,
         message=message,
     )
@@ -283,6 +298,7 @@ def _shard_write(
     attempt: int,
     done: int,
     failed: int,
+    tokens: int = 0,
     end: str | None = None,
     message: str = "",
 ) -> bool:
@@ -292,6 +308,8 @@ def _shard_write(
         "failed_samples": F("failed_samples") + failed,
         "heartbeat_at": now,
     }
+    if tokens:
+        counts["generated_tokens"] = F("generated_tokens") + tokens
     with transaction.atomic():
         if end is None:
             updated = JobShard.objects.filter(
@@ -324,6 +342,7 @@ def shard_cancel(shard: JobShard) -> bool:
         finished_at=timezone.now(),
         done_samples=0,
         failed_samples=0,
+        generated_tokens=0,
     ):
         return False
     _job_uncount(shard)
@@ -339,8 +358,9 @@ def shards_cancel_pending(*, job_id: int) -> int:
 
 def _job_uncount(shard: JobShard) -> None:
     """Take a lost attempt's samples off the job's counters (they are redone or dropped)."""
-    if shard.done_samples or shard.failed_samples:
+    if shard.done_samples or shard.failed_samples or shard.generated_tokens:
         Job.objects.filter(pk=shard.job_id).update(
             done_samples=F("done_samples") - shard.done_samples,
             failed_samples=F("failed_samples") - shard.failed_samples,
+            generated_tokens=F("generated_tokens") - shard.generated_tokens,
         )

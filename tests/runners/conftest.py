@@ -109,7 +109,9 @@ def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool 
     transformers.utils.logging.disable_progress_bar()
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    # transformers 5 ignores `vocab_file` (every word became [UNK]): give the vocabulary.
+    tokenizer = transformers.BertTokenizer(vocab={word: i for i, word in enumerate(VOCAB)})
+    assert tokenizer.tokenize("john smith") == ["john", "smith"]
     config = transformers.BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=32,

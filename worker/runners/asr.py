@@ -195,6 +195,7 @@ class SpeechRecognition(MLAppPlugin):
         "CSV, 7 columns: input file, segment file, speaker, start, duration (s), raw "
         "transcript, annotated transcript"
     )
+    model_sources = frozenset({"ctranslate2"})
     builtin_models = (
         BuiltinModel(
             key="whisper-tiny.en",

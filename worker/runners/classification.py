@@ -91,7 +91,7 @@ def labels_read(path: Path, shown: str) -> list[LabelClass]:
     return classes
 
 
-def _minilm(device: str) -> Any:
+def minilm_encoder(device: str) -> Any:
     """One SentenceTransformer per process and device, shared by every labels file."""
     torch_dev = hf.torch_device(device)
     folder = MINILM.folder() / "model"
@@ -109,7 +109,7 @@ def _minilm(device: str) -> Any:
 class ZeroShotRunner:
     def __init__(self, classes: list[LabelClass], settings: dict[str, Any]) -> None:
         self.classes = classes
-        self._encoder = _minilm(str(settings.get("device") or "cpu"))
+        self._encoder = minilm_encoder(str(settings.get("device") or "cpu"))
         self._max_length = int(settings.get("max_seq_length") or 256)
         self._label_vectors = self._encode([c.description for c in classes])
 
@@ -169,6 +169,8 @@ class DocumentClassification(MLAppPlugin):
     input_kind = "text"
     results_filename = "test_results_{dataset}.txt"
     results_format = "TSV: index, probability array in class-index order, label"
+    model_sources = frozenset({"huggingface"})
+    hf_architectures = ("ForSequenceClassification",)
     builtin_models = (
         BuiltinModel(
             key="minilm-zero-shot",

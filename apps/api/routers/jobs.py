@@ -50,6 +50,8 @@ def job_out(job: Job) -> dict[str, Any]:
         "failed_samples": job.failed_samples,
         "progress_percent": job.progress_percent,
         "samples_per_second": job.samples_per_second,
+        "generated_tokens": job.generated_tokens,
+        "tokens_per_second": job.tokens_per_second,
         "eta_seconds": eta.total_seconds() if eta is not None else None,
         "error_message": job.error_message,
         "results_file": job.results_filename,
