@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.exports",
     "apps.api",
+    "apps.openai_api",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Limits on one model or dataset upload (archives are counted as they unpack).
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1024)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 10_000, minimum=1)
+# OpenAI-compatible Batch API: the largest input file (OpenAI's own limit by default).
+OPENAI_FILE_MAX_BYTES = env_int("OPENAI_FILE_MAX_BYTES", 200 * 1024**2, minimum=1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 
 # --- Redis / Celery -------------------------------------------------------------------
@@ -172,7 +175,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_ROUTES = {"apps.exports.tasks.*": {"queue": "exports"}}
+CELERY_TASK_ROUTES = {
+    "apps.exports.tasks.*": {"queue": "exports"},
+    "apps.openai_api.tasks.*": {"queue": "exports"},
+}
 # Longer than any shard may take (see SHARD_MAX_SECONDS), or Redis hands a running shard
 # to a second worker.
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/", include("apps.accounts.urls")),
     path("api/v1/", include(("apps.api.urls", "api"), namespace="api")),
+    path("openai/v1/", include(("apps.openai_api.urls", "openai"), namespace="openai")),
     path("projects/", include("apps.projects.urls")),
     path("hub/", include("apps.catalog.urls")),
     path("", include("apps.jobs.urls")),

@@ -16,7 +16,7 @@ def _catalog_rows() -> dict[str, list[tuple]]:
     }
 
 
-def test_catalog_sync_is_idempotent_and_creates_the_four_ml_apps(transactional_db):
+def test_catalog_sync_is_idempotent_and_creates_the_six_ml_apps(transactional_db):
     catalog_sync()
     first = _catalog_rows()
     catalog_sync()
@@ -28,6 +28,8 @@ def test_catalog_sync_is_idempotent_and_creates_the_four_ml_apps(transactional_d
         "document-classification",
         "named-entity-recognition",
         "sentiment-analysis",
+        "text-generation",
+        "text-embeddings",
     }
     assert MLModel.objects.filter(name="vader-sentiment").count() == 1
     dataset = Dataset.objects.get(name="finance_sentiment")

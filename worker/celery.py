@@ -15,7 +15,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "worker.tasks.jobs_reap_stale", "schedule": 30.0},
 }
-app.autodiscover_tasks(["worker", "apps.exports"], related_name="tasks")
+app.autodiscover_tasks(["worker", "apps.exports", "apps.openai_api"], related_name="tasks")
 
 
 @worker_process_init.connect

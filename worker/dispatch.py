@@ -27,7 +27,15 @@ SHARD_RUN = "worker.tasks.shard_run"
 JOB_FINALIZE = "worker.tasks.job_finalize"
 JOBS_REAP_STALE = "worker.tasks.jobs_reap_stale"  # sent by the beat (worker.celery)
 EXPORT_UPLOAD = "apps.exports.tasks.export_upload"
-TASK_NAMES = (JOB_PLAN, SHARD_RUN, JOB_FINALIZE, JOBS_REAP_STALE, EXPORT_UPLOAD)
+OPENAI_BATCH_OUTPUTS = "apps.openai_api.tasks.batch_outputs"
+TASK_NAMES = (
+    JOB_PLAN,
+    SHARD_RUN,
+    JOB_FINALIZE,
+    JOBS_REAP_STALE,
+    EXPORT_UPLOAD,
+    OPENAI_BATCH_OUTPUTS,
+)
 
 
 def send(name: str, *args: int, task_id: str | None = None, **options: Any) -> None:

@@ -14,7 +14,7 @@ from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, JobStatus
 from worker import dispatch
 from worker.messages import os_message, user_message
-from worker.paths import JobInputError, job_input_path, results_dir
+from worker.paths import JobInputError, job_input_path, model_ref, results_dir
 from worker.readers import DatasetReadError, count_samples, line_offsets
 from worker.runners import ModelLoadError
 from worker.runners.registry import plugin_for
@@ -29,8 +29,8 @@ TRANSFORMER_MIN_SHARD_SAMPLES = 200
 
 def min_shard_samples(job: Job) -> int:
     try:
-        floor = plugin_for(job.ml_app.key).min_shard_samples
-    except ModelLoadError:  # no runner: the shards fail with that message
+        floor = plugin_for(job.ml_app.key).shard_floor(model_ref(job.model, job))
+    except (ModelLoadError, JobInputError):  # the shards fail with that message
         floor = 1
     if job.model is not None and job.model.source_type == SourceType.HUGGINGFACE:
         return min(floor, TRANSFORMER_MIN_SHARD_SAMPLES)

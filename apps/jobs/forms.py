@@ -22,6 +22,7 @@ from apps.catalog.settings_schema import FieldSpec
 from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import NameField
 from apps.jobs.models import JobStatus
+from apps.jobs.selectors import model_speeds
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, JobCheck, job_check, job_settings_check
 from apps.projects.models import Project
 
@@ -78,6 +79,16 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
         widget=forms.TextInput(attrs={"placeholder": placeholder} if placeholder else {}),
         **common,
     )
+
+
+def speeds_text(models: list[MLModel]) -> str:
+    """Each model's measured speed here, so people can choose between fast and careful."""
+    speeds = model_speeds([m.pk for m in models])
+    parts = [
+        f"{m.name} {speeds[m.pk]:,.1f}/s" if m.pk in speeds else f"{m.name} not yet measured"
+        for m in models
+    ]
+    return "Samples a second on this platform (latest jobs): " + "; ".join(parts) + "."
 
 
 class GroupedSelect(forms.Select):
@@ -238,6 +249,8 @@ class BatchJobForm(forms.Form):
             label=lambda m: m.name if app_pk else f"{m.name} ({m.ml_app.name})",
             narrowed=app_pk is not None,
         )
+        if app_pk is not None and models:
+            self.fields["model"].help_text = speeds_text(models)
         self.fields["dataset"].widget.choices = self._grouped(
             datasets,
             DATASET_GROUPS,

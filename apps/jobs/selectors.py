@@ -201,3 +201,33 @@ def job_error_reasons(job: Job, *, limit: int = 5) -> list[tuple[str, int]]:
         except OSError:
             return []
     return reasons.most_common(limit)
+
+
+SPEED_JOBS = 5  # the latest completed jobs of a model that its measured speed comes from
+
+
+def model_speeds(model_ids: list[int]) -> dict[int, float]:
+    """Samples a second of each model on this platform: its latest completed jobs' samples
+    over their running time (all their workers together)."""
+    rows = (
+        Job.objects.filter(
+            model_id__in=model_ids,
+            status=JobStatus.COMPLETED,
+            started_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("model_id", "done_samples", "failed_samples", "started_at", "finished_at")
+    )
+    samples: Counter[int] = Counter()
+    seconds: dict[int, float] = {}
+    jobs: Counter[int] = Counter()
+    for model_id, done, failed, started, finished in rows[: 50 * SPEED_JOBS]:
+        if jobs[model_id] >= SPEED_JOBS:
+            continue
+        jobs[model_id] += 1
+        samples[model_id] += done + failed
+        if started is None or finished is None:
+            continue
+        seconds[model_id] = seconds.get(model_id, 0.0) + (finished - started).total_seconds()
+    return {m: samples[m] / s for m, s in seconds.items() if s > 0 and samples[m]}

@@ -61,13 +61,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
+from apps.jobs.models import TERMINAL_STATUSES, Job, JobShard, JobStatus, ShardStatus
+from apps.jobs.signals import job_ended
 
 J, S = JobStatus, ShardStatus
 
@@ -105,7 +107,10 @@ def _check(machine: Mapping[str, frozenset[str]], sources: Iterable[str], target
 def job_move(*, job_id: int, sources: Iterable[str], target: str, **fields: Any) -> bool:
     """sources → target for one job, in one conditional UPDATE; False if it had moved on."""
     allowed = _check(JOB_MACHINE, sources, target)
-    return bool(Job.objects.filter(pk=job_id, status__in=allowed).update(status=target, **fields))
+    moved = bool(Job.objects.filter(pk=job_id, status__in=allowed).update(status=target, **fields))
+    if moved and target in TERMINAL_STATUSES:
+        transaction.on_commit(partial(job_ended.send, sender=Job, job_id=job_id))
+    return moved
 
 
 def shard_move(

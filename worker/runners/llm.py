@@ -257,9 +257,10 @@ class CT2Generator:
         """P(label | request) for each label, normalised over the labels: the model's own
         score of each label written as its whole answer."""
         prompts = [self.prompt_tokens(r) for r in requests]
+        # The answers' own tokens only: what the model would write after the answer (an end,
+        # a full stop, the class name after its letter) says nothing about which is right.
         answers = [
             list(self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(label)))
-            + ["<|im_end|>"]
             for label in labels
         ]
         batch = [prompt + answer for prompt in prompts for answer in answers]

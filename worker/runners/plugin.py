@@ -190,6 +190,11 @@ class MLAppPlugin(ABC):
         them (and writes `header` first). Streaming: memory must not grow with the job."""
         return False
 
+    def shard_floor(self, model: ModelRef) -> int:
+        """The fewest samples a shard of this model gets (`min_shard_samples` unless a
+        model of the app is much slower than its usual one)."""
+        return self.min_shard_samples
+
     def tokens_of(self, result: Any) -> int:
         """Tokens the model generated for one result (read only when `counts_tokens`)."""
         return 0

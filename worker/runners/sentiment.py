@@ -68,6 +68,19 @@ class HFSentimentRunner:
         return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
 
 
+class LLMSentimentRunner:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        from worker.runners.llm_labels import LLMLabeler, sentiment_prompt
+
+        self._labeler = LLMLabeler(LABELS, sentiment_prompt, str(settings.get("device") or "cpu"))
+
+    def predict(
+        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> list[Any]:
+        rows = self._labeler.probabilities(payloads, should_stop)
+        return [LABELS[row[1] >= row[0]] for row in rows]
+
+
 class SentimentAnalysis(MLAppPlugin):
     key = "sentiment-analysis"
     name = "Sentiment Analysis"
@@ -84,6 +97,13 @@ class SentimentAnalysis(MLAppPlugin):
             description="VADER lexicon and rules (vaderSentiment 3.3.2); compound >= 0 is "
             "positive.",
         ),
+        BuiltinModel(
+            key="qwen2.5-coder-1.5b-instruct",
+            name="qwen2.5-coder-1.5b-sentiment",
+            description="Qwen2.5-Coder-1.5B-Instruct on CTranslate2, asked whether each text "
+            "is positive or negative; the likelier label by the model's own scores. Reads "
+            "negation and context; about a thousand times slower than VADER.",
+        ),
     )
     extra_settings = (DEVICE_SETTING,)
     # VADER: ~10,000 sentences/s on one core.
@@ -95,13 +115,19 @@ class SentimentAnalysis(MLAppPlugin):
 
     def heartbeat_thread(self, model: ModelRef) -> bool:
         """VADER needs no heartbeat thread: a batch takes milliseconds."""
-        return model.source_type != "builtin"
+        return not (model.source_type == "builtin" and model.location == "vader")
+
+    def shard_floor(self, model: ModelRef) -> int:
+        """The LLM labels about two sentences a second: small shards spread a job."""
+        return 8 if model.source_type == "builtin" and model.location != "vader" else 5000
 
     def load(
         self, model: ModelRef, settings: dict[str, Any], **_: Any
-    ) -> VaderRunner | HFSentimentRunner:
+    ) -> VaderRunner | HFSentimentRunner | LLMSentimentRunner:
         if model.source_type == "builtin" and model.location == "vader":
             return VaderRunner()
+        if model.source_type == "builtin" and model.location == "qwen2.5-coder-1.5b-instruct":
+            return LLMSentimentRunner(settings)
         if model.source_type == "huggingface":
             return HFSentimentRunner(model, settings)
         raise ModelLoadError(
