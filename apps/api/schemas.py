@@ -13,6 +13,8 @@ MLAppKey = Literal[
     "document-classification",
     "named-entity-recognition",
     "sentiment-analysis",
+    "text-generation",
+    "text-embeddings",
 ]
 
 # `?format=` of the results download (apps.exports.downloads.DOWNLOAD_FORMATS; a test

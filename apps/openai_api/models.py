@@ -78,6 +78,8 @@ class OpenAIBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField()
     cancelling_at = models.DateTimeField(null=True, blank=True)
+    # Set when the completion window passed with the job still running (it is quit then).
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -51,6 +51,8 @@ def batch_status(batch: OpenAIBatch) -> str:
         return "failed"
     if job is None:
         return "finalizing" if batch.outputs_at is None else "failed"
+    if batch.expired_at is not None:
+        return "expired" if batch.outputs_at is not None else "finalizing"
     if job.status == JobStatus.STOPPING or (batch.cancelling_at and not job.is_terminal):
         return "cancelling"
     if not job.is_terminal:
@@ -107,7 +109,7 @@ def batch_object(batch: OpenAIBatch) -> dict[str, Any]:
         "finalizing_at": _ts(job.finished_at) if job and job.is_terminal else None,
         "completed_at": _ts(finished) if status == "completed" else None,
         "failed_at": _ts(finished or batch.created_at) if status == "failed" else None,
-        "expired_at": None,
+        "expired_at": _ts(batch.outputs_at) if status == "expired" else None,
         "cancelling_at": _ts(batch.cancelling_at),
         "cancelled_at": _ts(finished) if status == "cancelled" else None,
         "request_counts": {"total": batch.total_requests, "completed": completed, "failed": failed},

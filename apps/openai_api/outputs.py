@@ -157,6 +157,8 @@ class _Writer:
                 yield line, custom_id, unrun[0], unrun[1]
 
     def _unrun_reason(self, job: Any) -> tuple[str, str]:
+        if self.batch.expired_at is not None:
+            return "batch_expired", "The batch expired (24 h) before this request ran."
         if job.status == JobStatus.STOPPED:
             return "batch_cancelled", "The batch was cancelled before this request ran."
         message = job.error_message or "the job failed"

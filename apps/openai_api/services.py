@@ -204,6 +204,24 @@ def _job_submit(
             raise Refused(409, "; ".join(exc.messages)) from exc
 
 
+def batches_expire() -> int:
+    """Quit the jobs of batches whose completion window (24 h) has passed; their
+    unanswered requests go to the error file as `batch_expired`. Run by the beat."""
+    now = timezone.now()
+    due = OpenAIBatch.objects.select_related("job").filter(
+        expires_at__lt=now, expired_at__isnull=True, outputs_at__isnull=True, job__isnull=False
+    )
+    count = 0
+    for batch in due:
+        assert batch.job is not None
+        if not batch.job.is_active:
+            continue
+        OpenAIBatch.objects.filter(pk=batch.pk).update(expired_at=now)
+        job_quit(job=batch.job)
+        count += 1
+    return count
+
+
 def batch_cancel(*, batch: OpenAIBatch) -> OpenAIBatch:
     if batch.job is not None and batch.job.is_active:
         if batch.cancelling_at is None:

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from apps.openai_api.models import OpenAIBatch
 from apps.openai_api.outputs import batch_outputs_write
+from apps.openai_api.services import batches_expire
 
 
 @shared_task(name="apps.openai_api.tasks.batch_outputs")
@@ -13,3 +14,8 @@ def batch_outputs(batch_id: int) -> None:
     batch = OpenAIBatch.objects.select_related("job", "owner").filter(pk=batch_id).first()
     if batch is not None:
         batch_outputs_write(batch)
+
+
+@shared_task(name="apps.openai_api.tasks.batches_expire")
+def batches_expire_task() -> int:
+    return batches_expire()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 import openai
 import pytest
+from django.utils import timezone
 from openai.types import Batch, FileObject
 from openai.types.chat import ChatCompletion
 from openai.types.create_embedding_response import CreateEmbeddingResponse
@@ -221,3 +223,35 @@ def test_files_list_get_delete_and_refusals_in_openais_shape(client, owner, live
     )
     with pytest.raises(openai.AuthenticationError, match="API token"):
         stranger.files.list()
+
+
+def test_a_batch_past_its_window_expires_and_keeps_what_it_answered(client, owner):
+    from apps.openai_api.models import OpenAIBatch
+    from apps.openai_api.services import batches_expire
+
+    lines = [
+        _chat(f"slow-{i}", f"Write a long essay about the number {i}.", max_tokens=400)
+        for i in range(8)
+    ]
+    uploaded = _upload(client, lines)
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    job = Job.objects.get(openai_batch__public_id=batch.id)
+    wait_until(
+        lambda: Job.objects.get(pk=job.pk).status == "RUNNING" or None,
+        timeout=600,
+        what="job running",
+    )
+    assert batches_expire() == 0  # not due yet
+    OpenAIBatch.objects.filter(public_id=batch.id).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert batches_expire() == 1
+    done = _wait(client, batch.id, ("expired",))
+    assert done.expired_at and done.request_counts.total == 8
+    errors = [
+        json.loads(line) for line in client.files.content(done.error_file_id).text.splitlines()
+    ]
+    assert errors and {e["error"]["code"] for e in errors} == {"batch_expired"}
+    assert done.request_counts.completed + len(errors) == 8

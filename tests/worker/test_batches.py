@@ -15,7 +15,9 @@ from worker import shards
 from worker.readers import Sample
 from worker.runners import SampleFailure, Stopped, stop_check
 
-FORMAT = SimpleNamespace(format_result=lambda sample, result: f"{sample.index}\t{result}\n")
+FORMAT = SimpleNamespace(
+    format_result=lambda sample, result: f"{sample.index}\t{result}\n", counts_tokens=False
+)
 
 
 class Upper:
