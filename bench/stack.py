@@ -39,6 +39,9 @@ class Stack:
                 "TRANSFORMERS_OFFLINE": "1",
             }
         )
+        # Weights assembled once (the LLM's conversion takes minutes) stay in the checkout's
+        # cache, where `make bench` prepared them, not in the throw-away VAR_DIR.
+        os.environ.setdefault("MODEL_CACHE_DIR", str(ROOT / "var" / "model-cache"))
         os.environ.pop("REDIS_URL", None)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.settings")
         self.redis: subprocess.Popen[bytes] | None = None

@@ -33,8 +33,10 @@ def min_shard_samples(job: Job) -> int:
     except (ModelLoadError, JobInputError):  # the shards fail with that message
         floor = 1
     if job.model is not None and job.model.source_type == SourceType.HUGGINGFACE:
-        return min(floor, TRANSFORMER_MIN_SHARD_SAMPLES)
-    return floor
+        floor = min(floor, TRANSFORMER_MIN_SHARD_SAMPLES)
+    # A shard smaller than a batch would hand a batched model (the LLM decodes a batch of
+    # prompts together) fewer samples than it is set to take at once.
+    return max(floor, int(job.settings.get("batch_size") or 1))
 
 
 def shard_ranges(total: int, *, shard_size: int, min_samples: int) -> list[tuple[int, int]]:

@@ -97,7 +97,8 @@ def _check_source(plugin: MLAppPlugin, source_type: str) -> None:
     if source_type not in plugin.model_sources:
         takes = " or ".join(SOURCE_NAMES[s] for s in sorted(plugin.model_sources))
         raise CheckpointError(
-            f"{SOURCE_NAMES[source_type].capitalize()} cannot run {plugin.name}"
+            f"{SOURCE_NAMES[source_type][0].upper()}{SOURCE_NAMES[source_type][1:]} cannot "
+            f"run {plugin.name}"
             + (f"; upload {takes}." if takes else "; it runs its built-in models only.")
         )
 

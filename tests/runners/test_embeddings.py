@@ -74,3 +74,13 @@ def test_npy_output_is_one_matrix_with_the_index_of_each_row(run_job, owner, ref
     norms = np.linalg.norm(matrix, axis=1)
     assert not np.allclose(norms, 1.0, atol=1e-3)  # `normalize=no` kept the raw vectors
     assert np.allclose(matrix / norms[:, None], reference, atol=1e-5)
+
+
+def test_npy_merge_of_no_rows_is_an_empty_matrix_and_index(tmp_path):
+    from worker.runners.embeddings import PLUGIN
+
+    target = tmp_path / "embeddings.npy"
+    assert PLUGIN.merge([], target, {"output_format": "npy"})
+    assert np.load(target).shape == (0, 0)
+    assert (tmp_path / "embeddings_index.txt").read_text() == ""
+    assert not PLUGIN.merge([], tmp_path / "embeddings.jsonl", {})  # jsonl: the engine joins

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,35 @@ def test_sha256_of_a_file_larger_than_one_read(tmp_path: Path):
     data = bytes(range(256)) * 5000  # 1.2 MiB: two reads of 1 MiB
     (tmp_path / "weights").write_bytes(data)
     assert sha256_file(tmp_path / "weights") == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("architecture", "app", "refusal"),
+    [
+        ("LlamaForCausalLM", "text-generation", None),
+        ("Qwen2ForCausalLM", "text-generation", None),
+        ("BertForSequenceClassification", "text-generation", "needs a *ForCausalLM model"),
+        ("LlamaForCausalLM", "sentiment-analysis", "needs a *ForSequenceClassification"),
+        ("BertModel", "text-embeddings", "cannot run Text Embeddings"),
+    ],
+)
+def test_each_ml_app_takes_the_checkpoints_its_plugin_names(tmp_path, architecture, app, refusal):
+    for name, text in {
+        "config.json": json.dumps({"architectures": [architecture]}),
+        "model.safetensors": "weights",
+        "tokenizer.json": "{}",
+    }.items():
+        (tmp_path / name).write_text(text)
+    if refusal is None:
+        info = checkpoint_inspect(tmp_path, app)
+        assert (info.source_type, info.detail) == ("huggingface", architecture)
+    else:
+        with pytest.raises(CheckpointError, match=re.escape(refusal)):
+            checkpoint_inspect(tmp_path, app)
+
+
+def test_a_spacy_pipeline_is_refused_by_an_app_that_runs_none(tmp_path):
+    (tmp_path / "meta.json").write_text('{"pipeline": ["ner"]}')
+    (tmp_path / "config.cfg").write_text("[nlp]")
+    with pytest.raises(CheckpointError, match="A spaCy pipeline cannot run Sentiment Analysis"):
+        checkpoint_inspect(tmp_path, "sentiment-analysis")

@@ -181,6 +181,13 @@ class TextEmbeddings(MLAppPlugin):
         tmp = target.with_name(f".{target.name}.tmp")
         tmp_index = target.with_name(f".{INDEX_FILE}.tmp")
         try:
+            if rows == 0:  # nothing succeeded (or quit before the first batch): an empty matrix
+                with tmp.open("wb") as fh:
+                    np.save(fh, np.zeros((0, 0), dtype=np.float32))
+                tmp_index.write_text("", encoding="utf-8")
+                os.replace(tmp_index, target.with_name(INDEX_FILE))
+                os.replace(tmp, target)
+                return True
             matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
             row = 0
             with tmp_index.open("w", encoding="utf-8") as index:

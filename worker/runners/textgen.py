@@ -157,8 +157,9 @@ class TextGeneration(MLAppPlugin):
     hf_architectures = ("ForCausalLM",)
     extra_settings = (*GENERATION_SETTINGS, DEVICE_SETTING)
     common_overrides = {"batch_size": {"default": 8, "max": 256}}
-    # A sample takes seconds: shards of a few samples spread a job over every worker.
-    min_shard_samples = 4
+    # A batch of 16 prompts decodes in tens of seconds: two batches a shard spread a job
+    # over every worker and keep each batch full.
+    min_shard_samples = 32
     counts_tokens = True
     load_settings = ("device", *(spec["name"] for spec in GENERATION_SETTINGS))
 
