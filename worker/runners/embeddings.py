@@ -22,6 +22,7 @@ from worker.runners.classification import minilm_encoder
 from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 
 ENCODE_BATCH = 32
+DECIMALS = 7  # float32 holds about 7 significant digits; unit vectors' values are < 1
 MAX_INPUTS = 2048  # OpenAI's limit for one embeddings request
 INDEX_FILE = "embeddings_index.txt"
 
@@ -62,6 +63,8 @@ class EmbeddingsRunner:
         self._max_length = int(settings.get("max_seq_length") or 256)
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        import numpy as np
+
         self._encoder.max_seq_length = self._max_length  # shared encoder: set every call
         vectors = self._encoder.encode(
             texts,
@@ -69,7 +72,11 @@ class EmbeddingsRunner:
             normalize_embeddings=self._normalize,
             show_progress_bar=False,
         )
-        return [[float(x) for x in row] for row in vectors]
+        # Rounded in float64, in one NumPy call: the JSON of a 7-decimal float is short and
+        # quick to write (float32's own digits as float64 spelled 17 digits a value, and
+        # writing them cost the job a fifth of its time; bench).
+        rounded: list[list[float]] = np.round(vectors.astype(np.float64), DECIMALS).tolist()
+        return rounded
 
     def predict(
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
@@ -159,7 +166,7 @@ class TextEmbeddings(MLAppPlugin):
         )
 
     def format_result(self, sample: Sample, result: Any) -> str:
-        rows = [[round(x, 7) for x in row] for row in result["embeddings"]]
+        rows = result["embeddings"]  # rounded by the runner
         field = {"embeddings": rows} if result["listed"] else {"embedding": rows[0]}
         return json.dumps({"index": sample.index, **field}, separators=(",", ":")) + "\n"
 
