@@ -415,7 +415,9 @@ def test_wait_without_a_terminal_prints_plain_lines_and_a_stopped_job_its_real_s
 
 def test_ctrl_c_while_waiting_says_the_job_goes_on(live_worker, cli, owner, tmp_path):
     make_project(owner, "long")
-    _big_dataset(owner)
+    # Long enough (about 90 s on two workers) that the job cannot end between being seen
+    # RUNNING and the Ctrl-C; it is stopped below, so the length costs nothing.
+    _big_dataset(owner, lines=2_000_000)
     proc = _create_long_job(tmp_path, "interrupted")
     assert proc.stderr is not None
     proc.stderr.readline()  # it is following the job now
