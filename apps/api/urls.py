@@ -7,13 +7,13 @@ from apps.api.api import api
 from apps.core.text import shown
 
 
-def _token_auth_only(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
+def token_auth_only(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     # The API answers 401 JSON itself (token auth), never the login page redirect.
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
             pattern.callback = login_not_required(pattern.callback)
         else:
-            _token_auth_only(pattern.url_patterns)
+            token_auth_only(pattern.url_patterns)
     return patterns
 
 
@@ -28,6 +28,6 @@ def no_such_endpoint(request: HttpRequest, rest: str) -> JsonResponse:
 
 
 api_urls, app_name, namespace = api.urls
-urlpatterns = _token_auth_only(
+urlpatterns = token_auth_only(
     [*api_urls, re_path(r"^(?P<rest>.*)$", no_such_endpoint, name="no_such_endpoint")]
 )

@@ -102,6 +102,16 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VOCAB = SPECIAL_TOKENS + WORDS + list(".,'-0123456789" + LETTERS) + [f"##{c}" for c in LETTERS]
 
 
+def tiny_tokenizer() -> Any:
+    """A word-piece tokenizer over VOCAB, for the tiny checkpoints built in the session."""
+    import transformers
+
+    # transformers 5 ignores `vocab_file` (every word became [UNK]): give the vocabulary.
+    tokenizer = transformers.BertTokenizer(vocab={word: i for i, word in enumerate(VOCAB)})
+    assert tokenizer.tokenize("john smith") == ["john", "smith"]
+    return tokenizer
+
+
 def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool = True) -> Path:
     import torch
     import transformers
@@ -109,9 +119,7 @@ def _tiny_bert(folder: Path, labels: list[str], head: str, *, safetensors: bool 
     transformers.utils.logging.disable_progress_bar()
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    # transformers 5 ignores `vocab_file` (every word became [UNK]): give the vocabulary.
-    tokenizer = transformers.BertTokenizer(vocab={word: i for i, word in enumerate(VOCAB)})
-    assert tokenizer.tokenize("john smith") == ["john", "smith"]
+    tokenizer = tiny_tokenizer()
     config = transformers.BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=32,
