@@ -90,8 +90,13 @@ def _convert(gguf: Path, hf_dir: Path, out: Path) -> None:
 
     transformers.utils.logging.disable_progress_bar()
     tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # Unpacked to plain float16 weights: a model that keeps its GGUF quantizer attached
+    # refuses `save_pretrained`, and CTranslate2 reads only a plain checkpoint.
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float16
+        gguf.parent,
+        gguf_file=gguf.name,
+        dtype=torch.float16,
+        quantization_config=transformers.GgufConfig(dequantize=True),
     )
     model.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
