@@ -21,9 +21,21 @@ from django.utils import timezone
 from apps.catalog.settings_schema import threshold_exceeded
 from apps.jobs import transitions
 from apps.jobs.models import SHARD_FINISHED, Job, JobShard, JobStatus, ShardStatus
+from worker.joined import joined_merge, joined_name, output_columns
 from worker.messages import no_space_reason
-from worker.paths import JobInputError, model_ref, part_paths, results_dir, runner_context
+from worker.paths import (
+    JobInputError,
+    job_input_path,
+    joined_part_path,
+    model_ref,
+    part_paths,
+    results_dir,
+    runner_context,
+)
+from worker.readers import DatasetReadError, table_units
+from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import plugin_for, runner_summary
+from worker.tables import Columns, table_kind
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +129,36 @@ def _runner_summary(job: Job) -> dict[str, Any]:
     return runner_summary(job.ml_app.key, job.settings, **context)
 
 
+def _source_types(job: Job, names: list[str]) -> dict[str, Any]:
+    """A Parquet input's types of the carried columns, so the joined Parquet keeps them."""
+    try:
+        tables = table_units(job_input_path(job))
+    except (JobInputError, DatasetReadError, OSError):
+        return {}
+    if not names or not tables or table_kind(tables[0][0]) != "parquet":
+        return {}
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tables[0][0])
+    return {name: schema.field(name).type for name in names if name in schema.names}
+
+
+def _merge_joined(job: Job, plugin: MLAppPlugin, shards: list[int]) -> str | None:
+    """results_joined.<ext> from the shards' joined parts, when the job asks for it."""
+    name = joined_name(job.settings)
+    if name is None:
+        return None
+    record = Columns.from_settings(job.settings).record_names()
+    parts = [p for p in (joined_part_path(job, i) for i in shards) if p.exists()]
+    joined_merge(
+        parts,
+        results_dir(job) / name,
+        columns=output_columns(record, plugin.joined_columns),
+        sources=_source_types(job, record) if name.endswith(".parquet") else None,
+    )
+    return name
+
+
 def _finalize(job: Job) -> str:
     shards = list(JobShard.objects.filter(job=job).order_by("index"))
     folder = results_dir(job)
@@ -131,6 +173,7 @@ def _finalize(job: Job) -> str:
     else:
         size = _merge(present, target, plugin.header)
     _merge([e for _, e in parts if e.exists()], folder / "errors.jsonl")
+    joined = _merge_joined(job, plugin, [s.index for s in kept])
     shutil.rmtree(folder / "parts", ignore_errors=True)
 
     totals = JobShard.objects.filter(job=job).aggregate(
@@ -157,6 +200,7 @@ def _finalize(job: Job) -> str:
         "settings": job.settings,
         "results_file": job.results_filename,
         "results_bytes": size,
+        **({"joined_file": joined} if joined else {}),
         "counts": {"total": job.total_samples, "done": done, "failed": failed},
         "timings": {
             "created": job.created_at.isoformat(),

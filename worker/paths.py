@@ -29,6 +29,15 @@ def part_paths(job: Job, index: int) -> tuple[Path, Path]:
     return parts / f"{index:06d}.part", parts / f"{index:06d}.errors.jsonl"
 
 
+def joined_part_path(job: Job, index: int) -> Path:
+    """Shard `index`'s rows of the joined results file (worker.joined)."""
+    return results_dir(job) / "parts" / f"{index:06d}.joined.jsonl"
+
+
+def dataset_dir(job: Job) -> Path | None:
+    return storage_root() / job.dataset.folder if job.dataset is not None else None
+
+
 def job_input_path(job: Job) -> Path:
     if job.dataset is None:
         raise JobInputError(f"The dataset '{job.dataset_name}' has been deleted.")

@@ -15,9 +15,11 @@ from apps.jobs.models import Job, JobShard, JobStatus
 from worker import dispatch
 from worker.messages import os_message, user_message
 from worker.paths import JobInputError, job_input_path, model_ref, results_dir
-from worker.readers import DatasetReadError, count_samples, line_offsets
+from worker.readers import DatasetReadError, count_samples, line_offsets, table_units
 from worker.runners import ModelLoadError
 from worker.runners.registry import plugin_for
+from worker.table_schema import table_problems
+from worker.tables import Columns
 
 # Fewer samples than this per shard costs more in task overhead than it gains in spread.
 # A shard costs ~10 ms of bookkeeping (bench), so each runner module names a floor worth
@@ -56,11 +58,19 @@ def job_plan(job_id: int) -> None:
     try:
         path = job_input_path(job)
         info = count_samples(path)
+        # The create checked the columns and the first rows' IDs; the whole table now,
+        # before any shard runs (and in case the file changed since).
+        problems = table_problems(
+            table_units(path), Columns.from_settings(job.settings), limit=None
+        )
     except (JobInputError, DatasetReadError) as exc:
         transitions.job_fail_queued(job_id=job_id, message=user_message(exc))
         return
     except OSError as exc:
         transitions.job_fail_queued(job_id=job_id, message=os_message(exc))
+        return
+    if problems:
+        transitions.job_fail_queued(job_id=job_id, message=next(iter(problems.values())))
         return
     total = info.count
     if job.settings.get("max_samples"):

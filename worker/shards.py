@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from itertools import islice
 from typing import Any, TextIO
@@ -21,10 +22,13 @@ from django.utils import timezone
 from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from worker.finishing import job_maybe_finalize
+from worker.joined import JoinedPart, joined_format
 from worker.messages import os_message, user_message
 from worker.paths import (
     JobInputError,
+    dataset_dir,
     job_input_path,
+    joined_part_path,
     model_ref,
     part_paths,
     results_dir,
@@ -35,6 +39,7 @@ from worker.readers import DatasetReadError, Sample, iter_samples
 from worker.runners import ModelLoadError, Runner, SampleFailure, Stopped
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import get_runner, plugin_for
+from worker.tables import Columns
 
 log = logging.getLogger(__name__)
 
@@ -139,48 +144,55 @@ def _shard_process(job: Job, shard: JobShard, progress: Progress) -> str | None:
     )
     part, errors = part_paths(job, shard.index)
     part.parent.mkdir(parents=True, exist_ok=True)
-    tmp_part = part.with_name(f"{part.name}.{shard.attempts}.tmp")
-    tmp_errors = errors.with_name(f"{errors.name}.{shard.attempts}.tmp")
+    joined = joined_part_path(job, shard.index) if joined_format(job.settings) else None
+    published = [p for p in (part, errors, joined) if p is not None]
+    tmps = [p.with_name(f"{p.name}.{shard.attempts}.tmp") for p in published]
     batch_size = int(job.settings.get("batch_size") or 32)
+    columns = Columns.from_settings(job.settings)
     complete = False
     try:
-        with (
-            tmp_part.open("w", encoding="utf-8", buffering=1 << 20) as out,
-            tmp_errors.open("w", encoding="utf-8") as err,
-        ):
+        with ExitStack() as stack:
+            out, err, *rest = (
+                stack.enter_context(t.open("w", encoding="utf-8", buffering=1 << 20)) for t in tmps
+            )
+            joined_rows = (
+                JoinedPart(rest[0], columns.record_names(), plugin.joined_columns) if rest else None
+            )
             samples = iter_samples(
                 path,
                 shard.start,
                 shard.end,
                 start_offset=shard.input_offset,
                 input_kind=plugin.input_kind,
+                columns=columns,
+                root=dataset_dir(job),
             )
             for batch in _batches(samples, batch_size):
                 if progress.should_stop():
                     break
-                if not _process_batch(plugin, runner, batch, out, err, progress):
+                if not _process_batch(plugin, runner, batch, out, err, progress, joined_rows):
                     break  # quit in the middle of the batch
                 progress.maybe_flush()
             else:
                 complete = True
     except Exception:
         # A failed attempt leaves nothing half-written (on a full disk, it holds the space).
-        tmp_part.unlink(missing_ok=True)
-        tmp_errors.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
     if progress.stop_reason is None:
         # Last look before publishing: a slow attempt that lost its shard to another worker
         # must not replace the part of the attempt that now owns it.
         progress.should_stop(force=True)
     if progress.stop_reason in ("job-gone", "taken-over"):
-        tmp_part.unlink(missing_ok=True)
-        tmp_errors.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         if progress.stop_reason == "job-gone":
             # Deleted while running: the delete removed the folder; leave nothing behind.
             shutil.rmtree(results_dir(job), ignore_errors=True)
         return None
-    os.replace(tmp_part, part)
-    os.replace(tmp_errors, errors)
+    for tmp, target in zip(tmps, published, strict=True):
+        os.replace(tmp, target)
     return ShardStatus.DONE if complete else ShardStatus.STOPPED
 
 
@@ -220,6 +232,7 @@ def _process_batch(
     out: TextIO,
     err: TextIO,
     progress: Progress,
+    joined: JoinedPart | None = None,
 ) -> bool:
     """Write the batch's results and errors; False if the job was quit in the middle of it.
 
@@ -246,6 +259,8 @@ def _process_batch(
                 lines.append(fmt(sample, result))
                 if plugin.counts_tokens:
                     progress.tokens += plugin.tokens_of(result)
+                if joined is not None:
+                    joined.done(sample, plugin.joined_fields(sample, result))
                 continue
             reason = result.reason
         else:
@@ -253,8 +268,12 @@ def _process_batch(
         errors.append(
             json.dumps({"index": sample.index, "input": sample.location, "reason": reason}) + "\n"
         )
+        if joined is not None:
+            joined.failed(sample, reason)
     # One write per batch: per-sample writes cost a few percent on fast models.
     out.write("".join(lines))
+    if joined is not None:
+        joined.flush()
     progress.done += len(lines)
     if errors:
         err.write("".join(errors))

@@ -103,6 +103,19 @@ def _as_stop(spec: FieldSpec, raw: Any) -> list[str]:
         raise ValidationError(f"Stop sequences: {exc}.") from exc
 
 
+def _as_columns(spec: FieldSpec, raw: Any) -> list[str]:
+    """Column names: a list (API), or the form's comma-separated text."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValidationError("Give a list of column names, or names separated by commas.")
+    names = [item.strip() for item in items if item.strip()]
+    if len(names) > 100:
+        raise ValidationError("At most 100 columns.")
+    if any(len(name) > 200 or "\x00" in name for name in names):
+        raise ValidationError("A column name is at most 200 characters, without NUL bytes.")
+    return list(dict.fromkeys(names))
+
+
 _PARSERS = {
     "int": _as_int,
     "float": _as_float,
@@ -111,6 +124,7 @@ _PARSERS = {
     "threshold": _as_threshold,
     "auto_int": _as_auto_int,
     "stop": _as_stop,
+    "columns": _as_columns,
 }
 
 

@@ -331,6 +331,8 @@ class BatchJobForm(forms.Form):
             if key == "settings":
                 continue  # already shown next to each setting (job_settings_check)
             target: str | None = key if key in self.fields else None
+            if target is None and SETTING_PREFIX + key in self.fields:
+                target = SETTING_PREFIX + key  # a table column, refused against the table
             if target and self.has_error(target):
                 continue  # e.g. "not one of the choices" already says it
             for message in messages:

@@ -22,8 +22,10 @@ from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, ShardStatus
 from apps.projects.models import Project
 from worker import dispatch
-from worker.readers import DatasetReadError, count_samples
+from worker.readers import DatasetReadError, count_samples, table_units
 from worker.runners.registry import plugin_for
+from worker.table_schema import table_problems
+from worker.tables import Columns
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,19 @@ def job_input_check(*, dataset: Dataset, relative_path: str) -> int:
     except DatasetReadError as exc:
         message = str(exc).replace(str(path), shown(relative_path or dataset.name))
         raise ValidationError({"dataset_path": message}) from exc
+
+
+def job_columns_check(
+    *, dataset: Dataset, relative_path: str, settings: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Refusals of the chosen table columns (unknown ones, an ID column with blanks or
+    repeats: the rows are named), by setting name; empty when they can be read."""
+    path = _in_dataset(dataset=dataset, relative_path=relative_path, field="dataset_path")
+    try:
+        problems = table_problems(table_units(path), Columns.from_settings(settings))
+    except DatasetReadError as exc:
+        return {"dataset_path": [str(exc).replace(str(path), shown(relative_path))]}
+    return {name: [message] for name, message in problems.items()}
 
 
 def job_settings_check(
@@ -179,6 +194,8 @@ def job_check(
             check.samples = job_input_check(dataset=dataset, relative_path=path)
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if check.samples is not None and ml_app is not None and "settings" not in errors:
+            errors.update(job_columns_check(dataset=dataset, relative_path=path, settings=cleaned))
     if not errors:
         assert ml_app is not None and model is not None and dataset is not None
         check.spec = JobSpec(

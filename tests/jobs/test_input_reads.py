@@ -10,7 +10,7 @@ import pytest
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.jobs.models import Job, JobShard, JobStatus
 from tests.factories import job_row, make_project
-from worker import dispatch, planning, readers
+from worker import dispatch, lines, planning, readers
 from worker.paths import job_input_path
 
 
@@ -73,10 +73,10 @@ def test_planning_counts_and_finds_every_shard_start_in_one_pass(
     sent: list[tuple[str, tuple[int, ...]]] = []
     monkeypatch.setattr(dispatch, "send", lambda name, *args, **_: sent.append((name, args)))
     lines_read = Counter[int]()
-    count_lines = readers._count_lines
+    count_lines = lines.count_lines
     monkeypatch.setattr(
-        readers,
-        "_count_lines",
+        lines,
+        "count_lines",
         lambda path, marks=None: lines_read.update([1]) or count_lines(path, marks),
     )
     job = job_row(

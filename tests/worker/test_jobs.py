@@ -22,7 +22,7 @@ pytestmark = pytest.mark.worker
 
 
 def vader_labels(texts: list[str]) -> list[str]:
-    return VaderRunner().predict(texts)
+    return [label for label, _ in VaderRunner().predict(texts)]
 
 
 def test_indexes_are_global_and_in_order_across_shards(make_dataset, jobs):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.data import write_sentences
-from worker import readers
+from worker import lines
 from worker.readers import (
     MAX_TEXT_CHARS,
     DatasetReadError,
@@ -64,11 +64,11 @@ def test_ranges_join_up_to_the_whole_file(tmp_path, cut):
     assert texts(path, cut, cut + 3) == list(enumerate(lines))[cut : cut + 3]
 
 
-@pytest.mark.parametrize("chunk", [readers._CHUNK, 4096, 7])
+@pytest.mark.parametrize("chunk", [lines.CHUNK, 4096, 7])
 def test_planned_byte_offsets_give_the_same_samples_as_counting(tmp_path, monkeypatch, chunk):
     # Small chunks put many checkpoints in the file (a chunk of 7 bytes ends mid-line and
     # sometimes holds no newline at all), as a multi-gigabyte input would.
-    monkeypatch.setattr(readers, "_CHUNK", chunk)
+    monkeypatch.setattr(lines, "CHUNK", chunk)
     path = write_sentences(tmp_path / "big.txt", 20_000, seed=4)
     cuts = [0, 1, 4_999, 12_345, 19_999, 20_000]
 
@@ -92,7 +92,7 @@ def test_only_one_lines_file_gets_checkpoints(tmp_path):
     (tmp_path / "b.csv").write_text("text\nx\n")
     assert count_samples(tmp_path).checkpoints is None
     assert line_offsets(tmp_path, count_samples(tmp_path), [0]) is None
-    assert count_samples(tmp_path / "b.csv").checkpoints is None
+    assert count_samples(tmp_path / "b.csv").checkpoints == ()  # no row starts past 1 MiB
     assert count_samples(tmp_path / "a.txt").checkpoints == ((0, 0), (2, 8))
 
 
@@ -158,13 +158,27 @@ def test_tsv_and_csv_with_invalid_utf8_row(tmp_path):
     ]
 
 
-def test_malformed_csv_is_a_dataset_error(tmp_path):
+def test_a_broken_csv_row_is_one_error_and_the_rest_is_read(tmp_path):
     path = tmp_path / "r.csv"
-    path.write_bytes(b"text\n" + b"x" * (17 * 1024 * 1024) + b"\n")  # over the field limit
-    with pytest.raises(DatasetReadError, match=r"r\.csv is not a readable CSV file"):
+    oversized = b"x" * (17 * 1024 * 1024)  # over the csv module's field limit
+    path.write_bytes(b"text\nbefore\n" + oversized + b"\nafter\n")
+
+    samples = list(iter_samples(path))
+
+    assert count_samples(path).count == len(samples) == 3
+    assert [(s.payload, s.location) for s in samples] == [
+        ("before", "r.csv row 2"),
+        (None, "r.csv row 3"),
+        ("after", "r.csv row 4"),
+    ]
+    assert samples[1].error is not None and "cannot be read" in samples[1].error
+
+
+def test_a_csv_without_a_header_is_a_dataset_error(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"\n\n")
+    with pytest.raises(DatasetReadError, match=r"r\.csv has no header row"):
         count_samples(path)
-    with pytest.raises(DatasetReadError, match=r"r\.csv is not a readable CSV file"):
-        list(iter_samples(path))
 
 
 def test_jsonl_text_field_and_bad_lines(tmp_path):

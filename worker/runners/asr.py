@@ -284,6 +284,19 @@ class SpeechRecognition(MLAppPlugin):
         )
         return AsrRunner(whisper, options, output_dir, dataset_dir)
 
+    joined_columns = (
+        ("segment_file", "string"),
+        ("speaker", "string"),
+        ("start", "float"),
+        ("duration", "float"),
+        ("transcript", "string"),
+    )
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        """One row a segment, each with the source row's ID and carried columns."""
+        names = [name for name, _ in self.joined_columns]
+        return [{name: row[name] for name in names} for row in result["segments"]]
+
     def format_result(self, sample: Sample, result: Any) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -259,6 +259,11 @@ class DocumentClassification(MLAppPlugin):
             "the zero-shot MiniLM model or a Hugging Face sequence-classification checkpoint."
         )
 
+    joined_columns = (("label", "string"), ("probabilities", "floats"))
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        return [{"label": result["label"], "probabilities": result["probabilities"]}]
+
     def format_result(self, sample: Sample, result: Any) -> str:
         probabilities = ", ".join(f"{p:.6f}" for p in result["probabilities"])
         return f"{sample.index}\t[{probabilities}]\t{result['label']}\n"

@@ -165,6 +165,12 @@ class TextEmbeddings(MLAppPlugin):
             "built-in all-MiniLM-L6-v2."
         )
 
+    joined_columns = (("embedding", "floats"),)
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        """One row a vector: a request of several inputs gets one row each, in order."""
+        return [{"embedding": row} for row in result["embeddings"]]
+
     def format_result(self, sample: Sample, result: Any) -> str:
         rows = result["embeddings"]  # rounded by the runner
         field = {"embeddings": rows} if result["listed"] else {"embedding": rows[0]}

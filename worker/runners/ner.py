@@ -328,8 +328,13 @@ class NamedEntityRecognition(MLAppPlugin):
             "recognition; use spaCy or a Hugging Face token-classification checkpoint."
         )
 
+    joined_columns = (("entities", "json"),)
+
     def format_result(self, sample: Sample, result: Any) -> str:
         return json.dumps(result) + "\n"
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        return [{"entities": result["entities"]}]
 
     def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
         scheme = settings.get("label_scheme") or "conll"

@@ -65,6 +65,53 @@ COMMON_SETTINGS: tuple[FieldSpec, ...] = (
     },
 )
 
+# A table's columns (worker.tables) and the joined results file (worker.joined). The
+# wizard shows the columns in the dataset step, not in the settings pane ("table").
+TABLE_SETTINGS: tuple[FieldSpec, ...] = (
+    {
+        "name": "input_column",
+        "label": "Input column",
+        "type": "text",
+        "default": "",
+        "max_length": 200,
+        "table": True,
+        "help": "The table column the model reads (speech: audio file paths relative to "
+        "the dataset). Empty: 'text' (or a similar name), else the first column.",
+    },
+    {
+        "name": "id_column",
+        "label": "ID column",
+        "type": "text",
+        "default": "",
+        "max_length": 200,
+        "table": True,
+        "help": "A column of unique IDs written beside each prediction in the joined file.",
+    },
+    {
+        "name": "carry_columns",
+        "label": "Columns to carry",
+        "type": "columns",
+        "default": [],
+        "table": True,
+        "help": "Table columns copied beside each prediction in the joined file.",
+    },
+    {
+        "name": "joined_output",
+        "label": "Joined results file",
+        "type": "choice",
+        "default": "auto",
+        "choices": [
+            ["auto", "Automatic: JSON lines when an ID column is chosen"],
+            ["none", "None"],
+            ["jsonl", "JSON lines"],
+            ["csv", "CSV"],
+            ["parquet", "Parquet"],
+        ],
+        "help": "Also write results_joined.<ext>: one row per input row, in input order, "
+        "with the ID, the carried columns and the prediction (or why it failed).",
+    },
+)
+
 DEVICE_SETTING: FieldSpec = {
     "name": "device",
     "label": "Device",
@@ -122,6 +169,9 @@ class MLAppPlugin(ABC):
     load_settings: ClassVar[tuple[str, ...]] = ("device",)
     # Whether results carry generated tokens (tokens_of): the job then shows tokens/s.
     counts_tokens: ClassVar[bool] = False
+    # The prediction fields of the joined results file (worker.joined), with what each
+    # holds: "string", "float", "int", "floats" or "json".
+    joined_columns: ClassVar[tuple[tuple[str, str], ...]] = (("result", "string"),)
 
     _REQUIRED: ClassVar[tuple[str, ...]] = (
         "key",
@@ -146,7 +196,8 @@ class MLAppPlugin(ABC):
         common = [
             {**spec, **self.common_overrides.get(spec["name"], {})} for spec in COMMON_SETTINGS
         ]
-        return [*common, *(dict(spec) for spec in self.extra_settings)]
+        tables = [dict(spec) for spec in TABLE_SETTINGS]
+        return [*common, *(dict(spec) for spec in self.extra_settings), *tables]
 
     @abstractmethod
     def load(self, model: ModelRef, settings: dict[str, Any], **context: Any) -> Runner:
@@ -162,6 +213,11 @@ class MLAppPlugin(ABC):
     @abstractmethod
     def format_result(self, sample: Sample, result: Any) -> str:
         """The results-file lines for one sample's result (ending in a newline)."""
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        """One sample's prediction for the joined results file, by `joined_columns` name:
+        one dict a row (speech writes one row a segment)."""
+        return [{"result": self.format_result(sample, result).rstrip("\n")}]
 
     def summary_extra(self, settings: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Additions to summary.json (e.g. the class order); `context` as for `load`,

@@ -29,7 +29,19 @@ class VaderRunner:
     ) -> list[Any]:
         score = self._analyzer.polarity_scores
         # VADER's convention: compound >= 0 is not negative; the format has two labels.
-        return [LABELS[score(text)["compound"] >= 0] for text in payloads]
+        # The score (compound, -1 to 1) goes to the joined results only.
+        results = []
+        for text in payloads:
+            compound = score(text)["compound"]
+            results.append((LABELS[compound >= 0], compound))
+        return results
+
+
+def _labelled(negative: float, positive: float) -> tuple[str, float]:
+    """(label, the probability of that label) from a model's two class probabilities."""
+    if positive >= negative:
+        return LABELS[1], round(float(positive), 6)
+    return LABELS[0], round(float(negative), 6)
 
 
 def polarity_of(labels: Sequence[str]) -> tuple[int, int]:
@@ -65,7 +77,7 @@ class HFSentimentRunner:
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
     ) -> list[Any]:
         rows = self._classifier.probabilities(payloads, should_stop)
-        return [LABELS[row[self._positive] >= row[self._negative]] for row in rows]
+        return [_labelled(row[self._negative], row[self._positive]) for row in rows]
 
 
 class LLMSentimentRunner:
@@ -78,7 +90,7 @@ class LLMSentimentRunner:
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
     ) -> list[Any]:
         rows = self._labeler.probabilities(payloads, should_stop)
-        return [LABELS[row[1] >= row[0]] for row in rows]
+        return [_labelled(row[0], row[1]) for row in rows]
 
 
 class SentimentAnalysis(MLAppPlugin):
@@ -135,8 +147,14 @@ class SentimentAnalysis(MLAppPlugin):
             "use VADER or a Hugging Face sequence-classification checkpoint."
         )
 
+    joined_columns = (("label", "string"), ("score", "float"))
+
     def format_result(self, sample: Sample, result: Any) -> str:
-        return f"{sample.index}\t{result}\n"
+        return f"{sample.index}\t{result[0]}\n"
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        """The label and its score: VADER's compound (-1 to 1), else the probability."""
+        return [{"label": result[0], "score": result[1]}]
 
     def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
         return {"labels": list(LABELS)}

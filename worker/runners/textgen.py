@@ -192,6 +192,16 @@ class TextGeneration(MLAppPlugin):
         generator = _generators.get((model.source_type, model.location, device), build)
         return TextGenerationRunner(generator, settings)
 
+    joined_columns = (
+        ("generation", "string"),
+        ("finish_reason", "string"),
+        ("prompt_tokens", "int"),
+        ("completion_tokens", "int"),
+    )
+
+    def joined_fields(self, sample: Sample, result: Any) -> list[dict[str, Any]]:
+        return [{name: result.get(name) for name, _ in self.joined_columns}]
+
     def format_result(self, sample: Sample, result: Any) -> str:
         return json.dumps({"index": sample.index, **result}, ensure_ascii=False) + "\n"
 
