@@ -49,6 +49,7 @@ JOB_FIELDS = [
     "eta_seconds",
     "error_message",
     "results_file",
+    "joined_file",
     "results_path",
     "created_at",
     "started_at",
@@ -105,6 +106,14 @@ def cmd_job_create(args: argparse.Namespace) -> int:
         "path": args.path or "",
         "settings": _parse_settings(args),
     }
+    if args.input_column is not None:
+        body["input_column"] = args.input_column
+    if args.id_column is not None:
+        body["id_column"] = args.id_column
+    if args.carry is not None:
+        body["carry_columns"] = [c.strip() for c in args.carry.split(",") if c.strip()]
+    if args.joined_output is not None:
+        body["settings"]["joined_output"] = args.joined_output
     if args.idempotency_key:
         body["idempotency_key"] = args.idempotency_key
     c = client()
@@ -279,14 +288,20 @@ def _download_target(output: str | None, name: str) -> Path:
 def cmd_job_download(args: argparse.Namespace) -> int:
     c = client()
     job = _job_get(c, args)
+    if args.joined and not job.get("joined_file"):
+        raise CliError(
+            f"Job '{job['name']}' has no joined results file: create a job with --id-column "
+            "or --joined-output to get one."
+        )
     name = f"job-{job['id']}-results.zip" if args.zip else job["results_file"]
+    name = job["joined_file"] if args.joined else name
     target = _download_target(args.output, name)
     bar = ProgressBar(f"Downloading {target.name}", enabled=not args.json)
     try:
         got = c.download(
             f"/jobs/{job['id']}/download",
             target,
-            params={"format": "zip"} if args.zip else None,
+            params={"format": "zip"} if args.zip else {"format": "joined"} if args.joined else None,
             on_progress=lambda done, total: bar.update(done, total, f"{done / 1e6:.1f} MB"),
         )
     except KeyboardInterrupt as exc:
@@ -330,6 +345,7 @@ def cmd_job_upload(args: argparse.Namespace) -> int:
         "secret_access_key": secret,
         "region": args.region or "",
         "endpoint_url": args.endpoint_url or "",
+        "file": "joined" if args.joined else "results",
     }
     export = c.post(f"/jobs/{job['id']}/exports", body)
     if args.wait:

@@ -205,6 +205,20 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
         help="an inference setting; repeat for several",
     )
     create.add_argument("--settings-file", help="JSON file of settings")
+    create.add_argument("--input-column", help="a table's column the model reads")
+    create.add_argument(
+        "--id-column", help="a table's column of unique IDs, written beside each prediction"
+    )
+    create.add_argument(
+        "--carry",
+        metavar="COL1,COL2",
+        help="table columns copied beside each prediction in the joined results",
+    )
+    create.add_argument(
+        "--joined-output",
+        choices=["auto", "none", "jsonl", "csv", "parquet"],
+        help="also write results_joined.<ext> (auto: jsonl when an ID column is chosen)",
+    )
     create.add_argument("--idempotency-key", help="a retried create returns the first job")
     create.add_argument(
         "--wait",
@@ -245,7 +259,11 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
         "--output",
         help="file or folder to save to; a path ending in / is a folder, created if missing",
     )
-    download.add_argument("--zip", action="store_true", help="the whole results folder as zip")
+    which = download.add_mutually_exclusive_group()
+    which.add_argument("--zip", action="store_true", help="the whole results folder as zip")
+    which.add_argument(
+        "--joined", action="store_true", help="the joined results file (IDs, carried columns)"
+    )
     upload = job_cmd(
         "upload",
         jobs.cmd_job_upload,
@@ -257,6 +275,9 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument("--region", default="")
     upload.add_argument("--endpoint-url", default="", help="for S3-compatible stores")
     upload.add_argument("--wait", action="store_true", help="wait until the upload ends")
+    upload.add_argument(
+        "--joined", action="store_true", help="upload the joined results file instead"
+    )
     job_cmd("exports", jobs.cmd_job_exports, "list a job's uploads to S3")
 
 

@@ -189,10 +189,22 @@ def test_tasks_are_sent_by_name_through_dispatch_alone():
         assert sends == [], "send tasks with worker.dispatch"
 
 
+PURE = (
+    "worker.runners",
+    "worker.readers",
+    "worker.samples",
+    "worker.lines",
+    "worker.tables",
+    "worker.table_schema",
+    "worker.joined",
+)
+
+
 def test_runners_and_readers_import_no_django():
-    # Runners and readers are plain Python (DESIGN: load once, predict batches), so they can
-    # be tested and benchmarked without a database; the engine brings them Django's data.
-    pure = [m for m in modules() if m.startswith(("worker.runners", "worker.readers"))]
+    # Runners, readers and the table and joined-file code are plain Python (DESIGN: load
+    # once, predict batches), so they can be tested and benchmarked without a database; the
+    # engine brings them Django's data.
+    pure = [m for m in modules() if m.startswith(PURE)]
     assert "worker.runners" in pure and "worker.readers" in pure
     for module in pure:
         closure = {module} | reachable(module)

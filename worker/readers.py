@@ -391,9 +391,7 @@ def iter_samples(
 
 def table_units(path: Path) -> list[tuple[Path, str]]:
     """The tables among `path`'s units, each with its name relative to `path`."""
-    base = path if path.is_dir() else path.parent
-    return [
-        (unit, unit.relative_to(base).as_posix())
-        for unit, kind in _units(path)
-        if kind in ("csv", "jsonl", "parquet")
-    ]
+    if path.is_dir():
+        files = _folder_files(path)
+        return [(p, p.relative_to(path).as_posix()) for p in files if tables.table_kind(p)]
+    return [(path, path.name)] if path.is_file() and tables.table_kind(path) else []

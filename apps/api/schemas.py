@@ -19,7 +19,7 @@ MLAppKey = Literal[
 
 # `?format=` of the results download (apps.exports.downloads.DOWNLOAD_FORMATS; a test
 # checks they agree).
-DownloadFormat = Literal["file", "zip"]
+DownloadFormat = Literal["file", "zip", "joined"]
 
 
 class Message(Schema):
@@ -96,6 +96,15 @@ class JobCreateIn(_In):
     dataset: str = Field(..., description="Dataset name or id")
     path: str = Field("", max_length=1024, description="Relative path inside the dataset")
     settings: dict[str, Any] = Field(default_factory=dict)
+    input_column: str | None = Field(
+        None, max_length=200, description="A table's input column (same as settings.input_column)"
+    )
+    id_column: str | None = Field(
+        None, max_length=200, description="A table's ID column, written beside each prediction"
+    )
+    carry_columns: list[str] | None = Field(
+        None, max_length=100, description="Table columns copied beside each prediction"
+    )
     idempotency_key: str | None = Field(
         None,
         max_length=128,
@@ -115,6 +124,7 @@ class JobOut(Schema):
     dataset: str
     dataset_path: str
     settings: dict[str, Any]
+    joined_file: str | None
     status: str
     total_samples: int | None
     done_samples: int
@@ -139,6 +149,9 @@ class ExportIn(_In):
     secret_access_key: str = Field(..., min_length=1, max_length=256)
     region: str = Field("", max_length=32)
     endpoint_url: str = Field("", max_length=300)
+    file: Literal["results", "joined"] = Field(
+        "results", description="Upload the results file, or the joined results file"
+    )
 
 
 class ExportOut(Schema):

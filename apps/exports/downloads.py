@@ -27,7 +27,7 @@ from apps.exports.zipstream import ZipPlan, entries_for
 from apps.jobs.models import Job
 
 # What `?format=` may ask for: the results file, or the whole results folder as a zip.
-DOWNLOAD_FORMATS = ("file", "zip")
+DOWNLOAD_FORMATS = ("file", "zip", "joined")
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -154,9 +154,18 @@ def _ensure_finished(job: Job) -> None:
         )
 
 
-def results_file_response(request: HttpRequest, *, job: Job) -> HttpResponse | FileResponse:
+def results_file_response(
+    request: HttpRequest, *, job: Job, joined: bool = False
+) -> HttpResponse | FileResponse:
+    """The results file, or with `joined` the joined results file, with HTTP Range."""
     _ensure_finished(job)
-    path = results_file_path(job)
+    path = results_file_path(job, joined=joined)
+    if path is None and joined:
+        raise ResultsUnavailableError(
+            f"Job '{job.name}' has no joined results file: choose an ID column or the "
+            "joined_output setting when you create a job.",
+            404,
+        )
     if path is None:
         raise ResultsUnavailableError(
             f"Job '{job.name}' has no results file ({job.results_filename}).", 404
@@ -169,11 +178,11 @@ def results_file_response(request: HttpRequest, *, job: Job) -> HttpResponse | F
     if isinstance(rng, HttpResponse):
         fh.close()
         return rng
-    content_type = mimetypes.guess_type(job.results_filename)[0] or "application/octet-stream"
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     response = FileResponse(
         _FileWindow(fh, rng.start, rng.stop),
         as_attachment=True,
-        filename=job.results_filename,
+        filename=path.name,
         content_type=content_type,
     )
     # Django reads 4 KiB at a time by default; where sendfile is not used, bigger reads

@@ -46,6 +46,22 @@ class ExportForm(forms.Form):
         "https://host[:port]. Leave empty for AWS.",
     )
 
+    file = forms.ChoiceField(
+        label="File",
+        choices=[("results", "The results file"), ("joined", "The joined results file")],
+        required=False,
+        initial="results",
+        help_text="The joined file has each row's ID and carried columns (table datasets).",
+    )
+
+    def __init__(self, *args: Any, joined: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not joined:  # a job without a joined file: nothing to choose
+            del self.fields["file"]
+
+    def clean_file(self) -> str:
+        return self.cleaned_data.get("file") or "results"
+
     def clean_bucket(self) -> str:
         bucket = self.cleaned_data["bucket"].strip()
         if not _BUCKET.match(bucket) or ".." in bucket:

@@ -13,8 +13,8 @@ def panel_context(
     job: Job, *, form: ExportForm | None = None, in_dialog: bool = True, notice: str = ""
 ) -> dict[str, Any]:
     return {
-        **results_overview(job),
-        "form": form or ExportForm(),
+        **(overview := results_overview(job)),
+        "form": form or ExportForm(joined=bool(overview["joined_name"])),
         # On the job window the form opens in a <dialog>; on the results page it is inline.
         "in_dialog": in_dialog,
         "notice": notice,

@@ -12,6 +12,7 @@ from apps.accounts.models import Membership
 from apps.core.storage import UnsafePathError, display_path, storage_path
 from apps.exports.models import ResultsExport
 from apps.jobs.models import Job
+from worker.joined import joined_name
 
 
 def get_job_for_results_access(user: Any, pk: int) -> Job:
@@ -38,10 +39,14 @@ def active_export_for_job(job: Job) -> ResultsExport | None:
     return exports_for_job(job).filter(status__in=["QUEUED", "RUNNING"]).first()
 
 
-def results_file_path(job: Job) -> Path | None:
-    """The job's results file when it exists as a regular file, else None."""
+def results_file_path(job: Job, *, joined: bool = False) -> Path | None:
+    """The job's results file (or its joined results file, worker.joined) when it exists
+    as a regular file, else None."""
+    name = joined_name(job.settings) if joined else job.results_filename
+    if not name:
+        return None
     try:
-        path = storage_path(job.results_relpath)
+        path = storage_path(f"{job.results_dir}/{name}")
     except UnsafePathError:
         return None
     return path if path.is_file() else None
@@ -81,11 +86,14 @@ def results_dir_files(job: Job) -> list[tuple[str, Path]]:
 def results_overview(job: Job) -> dict[str, Any]:
     """What the results panel shows: downloadability, the NFS path, the export history."""
     path = None if job.is_active else results_file_path(job)
+    joined = None if path is None else results_file_path(job, joined=True)
     exports = list(exports_for_job(job)[:50])
     return {
         "job": job,
         "results_ready": path is not None,
         "results_size": path.stat().st_size if path else None,
+        "joined_name": joined.name if joined else "",
+        "joined_size": joined.stat().st_size if joined else None,
         "nfs_path": display_path(job.results_relpath),
         "exports": exports,
         "any_active": any(export.is_active for export in exports),

@@ -24,6 +24,7 @@ from apps.exports.models import ExportStatus, ResultsExport
 from apps.exports.selectors import active_export_for_job, results_file_path
 from apps.jobs.models import Job
 from worker import dispatch
+from worker.joined import joined_name
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +51,21 @@ def export_start(
     secret_access_key: str,
     region: str = "",
     endpoint_url: str = "",
+    file: str = "results",
 ) -> ResultsExport:
-    """Queue an upload of the job's results file; ExportBusyError if one is active."""
+    """Queue an upload of the job's results file (`file="joined"`: its joined results
+    file); ExportBusyError if one is active."""
     if job.is_active:
         raise ValidationError(
             f"Job '{job.name}' is still {job.get_status_display().lower()}: upload its "
             "results once it has finished."
         )
-    path = results_file_path(job)
+    path = results_file_path(job, joined=file == "joined")
+    if path is None and file == "joined":
+        raise ValidationError({"file": f"Job '{job.name}' has no joined results file."})
     if path is None:
         raise ValidationError(f"Job '{job.name}' has no results file to upload.")
-    key = object_key_for(folder=folder, filename=job.results_filename)
+    key = object_key_for(folder=folder, filename=path.name)
     if len(key.encode()) > MAX_KEY_BYTES:
         raise ValidationError({"folder": "The folder name is too long for an S3 key."})
     exports_reap_stale(job=job)
@@ -188,7 +193,9 @@ def export_run(*, export_id: int) -> str:
             "started the upload (it waited too long in the queue). Start it again.",
         )
         return ExportStatus.FAILED
-    path = results_file_path(export.job)
+    # The key ends in the name of the file uploaded: the results file or the joined one.
+    joined = export.object_key.rsplit("/", 1)[-1] == joined_name(export.job.settings)
+    path = results_file_path(export.job, joined=joined)
     if path is None:
         _finish(export_id, ExportStatus.FAILED, "The results file is gone from the storage.")
         return ExportStatus.FAILED

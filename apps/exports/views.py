@@ -47,14 +47,14 @@ def results_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     kind = request.GET.get("format") or "file"
     if kind not in DOWNLOAD_FORMATS:
         return HttpResponse(
-            f"Unknown format '{shown(kind)}': use {' or '.join(DOWNLOAD_FORMATS)}.",
+            f"Unknown format '{shown(kind)}': use {', '.join(DOWNLOAD_FORMATS)}.",
             status=400,
             content_type="text/plain; charset=utf-8",
         )
     try:
         if kind == "zip":
             return results_zip_response(request, job=job)
-        return results_file_response(request, job=job)
+        return results_file_response(request, job=job, joined=kind == "joined")
     except ResultsUnavailableError as exc:
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
 

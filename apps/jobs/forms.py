@@ -22,13 +22,15 @@ from apps.catalog.settings_schema import FieldSpec
 from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import NameField
 from apps.jobs.models import JobStatus
-from apps.jobs.selectors import model_speeds
+from apps.jobs.selectors import model_speeds, table_preview
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, JobCheck, job_check, job_settings_check
+from apps.jobs.table_fields import column_field
 from apps.projects.models import Project
 
 HUB = "hub"  # the "Select from model hub" / "Select from datasets" option
 NONE = "none-"  # a disabled placeholder in an empty group
 SETTING_PREFIX = "setting_"
+LIST_SETTINGS = {"carry_columns"}  # posted as one value a ticked box
 MODEL_GROUPS = (
     ("mine", "My models"),
     ("platform", "Platform models"),
@@ -162,7 +164,14 @@ class BatchJobForm(forms.Form):
         self.settings_schema: list[FieldSpec] = (
             self.shown_ml_app.settings_schema if self.shown_ml_app else []
         )
+        dataset = self.dataset_by_pk(_pk(self._value("dataset")))
+        self.table = table_preview(dataset, str(self._value("dataset_path") or "").strip())
         for spec in self.settings_schema:
+            if spec.get("table"):
+                picker = column_field(spec, self.table)
+                if picker is not None:
+                    self.fields[SETTING_PREFIX + spec["name"]] = picker
+                continue
             field = _setting_field(spec)
             default = spec.get("default")
             field.initial = "" if isinstance(default, list) else default
@@ -206,6 +215,8 @@ class BatchJobForm(forms.Form):
                 "autocomplete": "off",
                 "spellcheck": "false",
                 "placeholder": "e.g. test.txt",
+                # Leaving the field refreshes the form: a table's columns appear.
+                "data-refresh": "",
                 "aria-describedby": "path-check id_dataset_path_helptext",
             }
         )
@@ -284,7 +295,15 @@ class BatchJobForm(forms.Form):
         return choices
 
     def settings_fields(self) -> list[forms.BoundField]:
-        return [self[SETTING_PREFIX + spec["name"]] for spec in self.settings_schema]
+        return [
+            self[SETTING_PREFIX + spec["name"]]
+            for spec in self.settings_schema
+            if not spec.get("table")
+        ]
+
+    def table_fields(self) -> list[forms.BoundField]:
+        names = [SETTING_PREFIX + s["name"] for s in self.settings_schema if s.get("table")]
+        return [self[name] for name in names if name in self.fields]
 
     def settings_have_errors(self) -> bool:
         return any(f.errors for f in self.settings_fields())
@@ -373,7 +392,8 @@ def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict
     for key, value in data.items():
         name = key.removeprefix(SETTING_PREFIX)
         if key.startswith(SETTING_PREFIX) and name in schema_names:
-            values[key] = value  # settings shared by both ML Apps keep what was typed
+            # Settings shared by both ML Apps keep what was typed (all the ticked columns).
+            values[key] = data.getlist(key) if name in LIST_SETTINGS else value
     return values
 
 

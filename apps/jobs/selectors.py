@@ -13,10 +13,13 @@ from django.shortcuts import get_object_or_404
 
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
-from apps.core.storage import UnsafePathError, storage_path
+from apps.core.storage import UnsafePathError, safe_join, storage_path, storage_root
 from apps.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from apps.jobs.services import JobCheck, job_input_check
 from apps.projects.models import Project
+from worker.readers import DatasetReadError, table_units
+from worker.table_schema import table_schema
+from worker.tables import TableSchema
 
 
 def jobs_for_user(user: Any) -> QuerySet[Job]:
@@ -118,6 +121,30 @@ class Preflight:
     @property
     def ready(self) -> bool:
         return bool(self.ml_app and self.model and self.dataset and self.count)
+
+
+@dataclass(frozen=True)
+class TablePreview:
+    """A table the wizard offers columns of: its name in the path, columns, first rows."""
+
+    name: str
+    schema: TableSchema
+    tables: int  # how many tables the path holds (a folder may hold several)
+
+
+def table_preview(dataset: Dataset | None, relative_path: str) -> TablePreview | None:
+    """The first table under a dataset path, or None (not a table, or not readable: the
+    path check says why)."""
+    if dataset is None:
+        return None
+    try:
+        path = safe_join(storage_root() / dataset.folder, relative_path or dataset.default_path)
+        units = table_units(path) if path.exists() else []
+        if not units:
+            return None
+        return TablePreview(units[0][1], table_schema(units[0][0]), len(units))
+    except (UnsafePathError, DatasetReadError, OSError):
+        return None
 
 
 def _pk(value: Any) -> int | None:

@@ -64,9 +64,12 @@ def job_columns_check(
 ) -> dict[str, list[str]]:
     """Refusals of the chosen table columns (unknown ones, an ID column with blanks or
     repeats: the rows are named), by setting name; empty when they can be read."""
+    columns = Columns.from_settings(settings)
+    if not columns.chosen:
+        return {}
     path = _in_dataset(dataset=dataset, relative_path=relative_path, field="dataset_path")
     try:
-        problems = table_problems(table_units(path), Columns.from_settings(settings))
+        problems = table_problems(table_units(path), columns)
     except DatasetReadError as exc:
         return {"dataset_path": [str(exc).replace(str(path), shown(relative_path))]}
     return {name: [message] for name, message in problems.items()}

@@ -134,6 +134,7 @@ class ZeroShotRunner:
                 batch_size=ENCODE_BATCH,
                 should_stop=should_stop,
                 predict_batch=lambda batch: list(self._encode(batch)),
+                torch_tensors=True,
             )
         )
         scores = torch.softmax(vectors @ self._label_vectors.T / TEMPERATURE, dim=-1)

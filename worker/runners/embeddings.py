@@ -85,7 +85,11 @@ class EmbeddingsRunner:
         texts = [t for p in parsed if not isinstance(p, SampleFailure) for t in p[0]]
         vectors = iter(
             predict_by_length(
-                texts, batch_size=ENCODE_BATCH, should_stop=should_stop, predict_batch=self._encode
+                texts,
+                batch_size=ENCODE_BATCH,
+                should_stop=should_stop,
+                predict_batch=self._encode,
+                torch_tensors=True,
             )
         )
         results: list[Any] = []

@@ -138,7 +138,11 @@ class SequenceClassifier:
             return rows
 
         return predict_by_length(
-            texts, batch_size=self.batch_size, should_stop=should_stop, predict_batch=predict_batch
+            texts,
+            batch_size=self.batch_size,
+            should_stop=should_stop,
+            predict_batch=predict_batch,
+            torch_tensors=True,
         )
 
 
@@ -203,7 +207,11 @@ class TokenClassifier:
             ]
 
         return predict_by_length(
-            texts, batch_size=self.batch_size, should_stop=should_stop, predict_batch=predict_batch
+            texts,
+            batch_size=self.batch_size,
+            should_stop=should_stop,
+            predict_batch=predict_batch,
+            torch_tensors=True,
         )
 
 

@@ -24,6 +24,7 @@ from apps.core.text import name_problem, shown
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.selectors import jobs_for_user
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create, job_delete, job_quit
+from worker.joined import joined_name
 
 router = Router(tags=["jobs"])
 
@@ -44,6 +45,7 @@ def job_out(job: Job) -> dict[str, Any]:
         "dataset": job.dataset_name,
         "dataset_path": job.dataset_path,
         "settings": job.settings,
+        "joined_file": joined_name(job.settings),
         "status": job.status,
         "total_samples": job.total_samples,
         "done_samples": job.done_samples,
@@ -113,6 +115,17 @@ def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
         raise errors.bad_request(problem, "job")
     model = model_by_ref(user, payload.model_checkpoint)
     dataset = dataset_by_ref(user, payload.dataset)
+    settings = dict(payload.settings)
+    for column in ("input_column", "id_column", "carry_columns"):
+        value = getattr(payload, column)
+        if value is not None:
+            if column in settings and settings[column] != value:
+                raise errors.bad_request(
+                    f"{column} is given twice, at the top level and in settings, with "
+                    "different values: give it once.",
+                    column,
+                )
+            settings[column] = value
     try:
         with transaction.atomic():
             job = job_create(
@@ -123,7 +136,7 @@ def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
                 model=model,
                 dataset=dataset,
                 dataset_path=payload.path,
-                settings=payload.settings,
+                settings=settings,
             )
             if key:
                 idempotency_key_record(user=user, key=key, fingerprint=fingerprint, job=job)

@@ -70,12 +70,13 @@ def job_download(
     project: str | None = None,
     format: DownloadFormat = "file",
 ) -> Any:
-    """The results file (or `format=zip`: the whole results folder), with HTTP Range."""
+    """The results file (`format=zip`: the whole results folder; `format=joined`: the
+    joined results file with IDs and carried columns), with HTTP Range."""
     job = _results_job(request_user(request), ref, project)
     try:
         if format == "zip":
             return results_zip_response(request, job=job)
-        return results_file_response(request, job=job)
+        return results_file_response(request, job=job, joined=format == "joined")
     except ResultsUnavailableError as exc:
         raise errors.ApiError(exc.status, str(exc)) from exc
 

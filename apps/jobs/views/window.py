@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.http import HtmxHttpRequest, redirect_back
 from apps.core.storage import display_path
+from apps.jobs.joined_preview import joined_preview
 from apps.jobs.models import Job
 from apps.jobs.preview import results_preview
 from apps.jobs.selectors import get_job_for_user, job_error_reasons
@@ -34,13 +35,14 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return render(request, "jobs/detail.html#job-live", context)
     if job.is_terminal:
         context["preview"] = results_preview(job)
+        context["joined"] = joined_preview(job)
     return render(request, "jobs/detail.html", context)
 
 
 @require_GET
 def job_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request.user, pk)
-    context = {"job": job, "preview": results_preview(job)}
+    context = {"job": job, "preview": results_preview(job), "joined": joined_preview(job)}
     return render(request, "jobs/detail.html#preview", context)
 
 
