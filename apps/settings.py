@@ -178,6 +178,7 @@ CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {
     "apps.exports.tasks.*": {"queue": "exports"},
     "apps.openai_api.tasks.*": {"queue": "exports"},
+    "apps.catalog.tasks.*": {"queue": "exports"},
 }
 # Longer than any shard may take (see SHARD_MAX_SECONDS), or Redis hands a running shard
 # to a second worker.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from cli.common import client, confirm, emit, path_ref
+from cli.common import client, confirm, emit, path_ref, s3_secret
 from cli.errors import CliError, UsageError
 
 
@@ -74,8 +76,13 @@ def _upload_files(paths: list[str], stack: ExitStack) -> list[tuple[str, tuple[s
 
 
 def _source_problem(args: argparse.Namespace) -> str | None:
-    """Why --file/--folder do not name exactly one source, or None."""
+    """Why --file/--folder (/--s3) do not name exactly one source, or None."""
     folder = (args.folder or "").strip()
+    s3 = getattr(args, "s3", None)
+    if s3 and (args.file or folder):
+        return "Give --s3 alone: it imports from S3 instead of --file or --folder."
+    if s3:
+        return None if s3.startswith("s3://") else f"--s3 takes s3://bucket/prefix (got {s3!r})."
     if args.file and folder:
         return (
             "Give --file or --folder, not both: --file uploads from this machine, --folder "
@@ -120,7 +127,59 @@ def cmd_model_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> Any:
+    if not args.access_key_id:
+        raise UsageError(
+            "--s3 needs --access-key-id (the secret comes from AWS_SECRET_ACCESS_KEY)."
+        )
+    secret = s3_secret("nothing was imported")
+    c = client()
+    dataset = c.post(
+        "/datasets/import",
+        {
+            "name": args.name,
+            "ml_apps": args.ml_app,
+            "visibility": args.visibility,
+            "default_path": args.path or "",
+            "s3_uri": args.s3,
+            "endpoint_url": args.endpoint_url or "",
+            "region": args.region or "",
+            "access_key_id": args.access_key_id,
+            "secret_access_key": secret,
+        },
+    )
+    if not args.wait:
+        return dataset
+    last = ""
+    while (dataset.get("s3_import") or {}).get("status") in ("QUEUED", "RUNNING"):
+        state = dataset["s3_import"]
+        line = (
+            f"Importing {state['uri']}: {state['objects_done']}/{state['objects_total']} "
+            f"objects, {state['progress_percent']} %"
+        )
+        if line != last and not args.json:
+            print(line, file=sys.stderr)
+            last = line
+        time.sleep(2)
+        dataset = c.get(f"/datasets/{dataset['id']}")
+    state = dataset.get("s3_import") or {}
+    if state.get("status") == "FAILED":
+        raise CliError(f"The import failed: {state.get('message')}")
+    return dataset
+
+
 def cmd_dataset_add(args: argparse.Namespace) -> int:
+    if args.s3:
+        problem = _source_problem(args)
+        if problem:
+            raise UsageError(problem)
+        dataset = _import(args)
+        emit(
+            args,
+            dataset,
+            fields=["id", "name", "ml_apps", "default_path", "data_format", "sample_count"],
+        )
+        return 0
     dataset = _add(
         args,
         "datasets",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from typing import Any
 from urllib.parse import quote
@@ -82,3 +84,20 @@ def confirm(args: argparse.Namespace, question: str) -> None:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
         raise CliError("Cancelled: nothing was deleted.")
+
+
+def s3_secret(nothing_done: str) -> str:
+    """The S3 secret access key: from the environment or a prompt, never the command line
+    (so it stays out of shell history)."""
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY") or os.environ.get("BATCHSTUDIO_S3_SECRET")
+    if secret:
+        return secret
+    if not sys.stdin.isatty():
+        raise CliError(
+            "Set AWS_SECRET_ACCESS_KEY (the secret is never taken from the "
+            "command line, so it stays out of your shell history)."
+        )
+    try:
+        return getpass.getpass("Secret Access Key: ")
+    except EOFError as exc:
+        raise CliError(f"No Secret Access Key given: {nothing_done}.") from exc

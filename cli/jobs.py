@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from cli.client import Client
-from cli.common import Interrupted, client, confirm, emit, path_ref
+from cli.common import Interrupted, client, confirm, emit, path_ref, s3_secret
 from cli.errors import CliError
 from cli.output import ProgressBar, duration, number
 
@@ -325,17 +323,7 @@ def cmd_job_download(args: argparse.Namespace) -> int:
 
 
 def cmd_job_upload(args: argparse.Namespace) -> int:
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY") or os.environ.get("BATCHSTUDIO_S3_SECRET")
-    if not secret:
-        if not sys.stdin.isatty():
-            raise CliError(
-                "Set AWS_SECRET_ACCESS_KEY (the secret is never taken from the "
-                "command line, so it stays out of your shell history)."
-            )
-        try:
-            secret = getpass.getpass("Secret Access Key: ")
-        except EOFError as exc:
-            raise CliError("No Secret Access Key given: nothing was uploaded.") from exc
+    secret = s3_secret("nothing was uploaded")
     c = client()
     job = _job_get(c, args)
     body = {

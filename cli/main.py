@@ -168,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--file", action="append", help="file, archive or folder to upload")
             p.add_argument("--path", help="default path inside the dataset, e.g. test.txt")
+            p.add_argument(
+                "--s3",
+                metavar="S3_URI",
+                help="import from s3://bucket/prefix (secret from AWS_SECRET_ACCESS_KEY)",
+            )
+            p.add_argument("--access-key-id", help="with --s3")
+            p.add_argument("--region", default="", help="with --s3")
+            p.add_argument("--endpoint-url", default="", help="with --s3: an S3-compatible store")
+            p.add_argument("--wait", action="store_true", help="with --s3: until it is imported")
             p.set_defaults(func=catalog.cmd_dataset_add)
         p.add_argument(
             "--folder",

@@ -197,6 +197,7 @@ PURE = (
     "worker.tables",
     "worker.table_schema",
     "worker.joined",
+    "worker.repeats",
 )
 
 

@@ -16,7 +16,9 @@ app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "worker.tasks.jobs_reap_stale", "schedule": 30.0},
     "expire-openai-batches": {"task": "apps.openai_api.tasks.batches_expire", "schedule": 60.0},
 }
-app.autodiscover_tasks(["worker", "apps.exports", "apps.openai_api"], related_name="tasks")
+app.autodiscover_tasks(
+    ["worker", "apps.exports", "apps.openai_api", "apps.catalog"], related_name="tasks"
+)
 
 
 @worker_process_init.connect

@@ -28,6 +28,7 @@ JOB_FINALIZE = "worker.tasks.job_finalize"
 JOBS_REAP_STALE = "worker.tasks.jobs_reap_stale"  # sent by the beat (worker.celery)
 EXPORT_UPLOAD = "apps.exports.tasks.export_upload"
 OPENAI_BATCH_OUTPUTS = "apps.openai_api.tasks.batch_outputs"
+DATASET_IMPORT = "apps.catalog.tasks.dataset_import"
 TASK_NAMES = (
     JOB_PLAN,
     SHARD_RUN,
@@ -35,6 +36,7 @@ TASK_NAMES = (
     JOBS_REAP_STALE,
     EXPORT_UPLOAD,
     OPENAI_BATCH_OUTPUTS,
+    DATASET_IMPORT,
 )
 
 

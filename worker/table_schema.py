@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from worker.repeats import possible_repeats
 from worker.samples import DatasetReadError, text_field
 from worker.tables import (
     PREVIEW_ROWS,
@@ -106,25 +107,23 @@ def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | 
     """Why `column` cannot be the ID column (blank or repeated values, with their rows),
     over the first `limit` rows of the tables (all with None), or None.
 
-    Memory is one 8-byte hash a row; only rows whose hash repeats are looked at again."""
-    from array import array
-
-    hashes: array[int] = array("q")
+    Memory stays flat (worker.repeats); only rows whose hash may repeat are looked at
+    again."""
     blanks: list[str] = []
-    for values, where in _id_values(tables, column, limit):
-        if values is None or values == "":
-            blanks.append(where)
-            if len(blanks) >= 3:
-                break
-            continue
-        hashes.append(hash(json.dumps(jsonable(values))))
+
+    def hashes() -> Iterator[int]:
+        for values, where in _id_values(tables, column, limit):
+            if values is None or values == "":
+                blanks.append(where)
+                if len(blanks) >= 3:
+                    return
+                continue
+            yield hash(json.dumps(jsonable(values)))
+
+    repeated = possible_repeats(hashes())
     if blanks:
         shown = ", ".join(blanks)
         return f"The ID column '{column}' is blank in {shown}: every row needs an ID."
-    import numpy as np
-
-    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
-    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
     if not repeated:
         return None
     first_seen: dict[str, str] = {}

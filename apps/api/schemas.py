@@ -77,6 +77,18 @@ class ModelOut(Schema):
     created_at: datetime
 
 
+class ImportOut(Schema):
+    uri: str
+    endpoint_url: str
+    status: str
+    message: str
+    objects_total: int
+    objects_done: int
+    bytes_total: int
+    bytes_done: int
+    progress_percent: int
+
+
 class DatasetOut(Schema):
     id: int
     name: str
@@ -86,6 +98,24 @@ class DatasetOut(Schema):
     data_format: str
     sample_count: int
     created_at: datetime
+    s3_import: ImportOut | None = None
+
+
+class DatasetImportIn(_In):
+    name: str = Field(..., max_length=150)
+    ml_apps: list[str] = Field(..., min_length=1, max_length=20)
+    s3_uri: str = Field(..., max_length=1100, description="s3://bucket/prefix")
+    access_key_id: str = Field(..., min_length=1, max_length=128)
+    secret_access_key: str = Field(..., min_length=1, max_length=256)
+    region: str = Field("", max_length=32)
+    endpoint_url: str = Field("", max_length=300)
+    visibility: Literal["private", "organization"] = "private"
+    description: str = Field("", max_length=2000)
+    default_path: str = Field("", max_length=1024)
+
+
+class ImportResumeIn(_In):
+    secret_access_key: str = Field(..., min_length=1, max_length=256)
 
 
 class JobCreateIn(_In):

@@ -13,6 +13,7 @@ from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_vis
 from apps.catalog.services import ITEM_NAME_MAX_LENGTH
 from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import NameField
+from apps.exports.forms import S3CredentialsForm
 
 TIERS = ("mine", "platform", "organization")
 VISIBILITY_CHOICES = [("private", "Private (only me)"), ("organization", "My organization")]
@@ -180,3 +181,56 @@ class DatasetAddForm(_AddForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["ml_apps"].queryset = ml_apps_list()  # type: ignore[attr-defined]
+
+
+class DatasetImportForm(S3CredentialsForm):
+    """Add a dataset from S3: the objects under a prefix are copied into its folder."""
+
+    name = NameField(max_length=ITEM_NAME_MAX_LENGTH)
+    ml_apps = forms.ModelMultipleChoiceField(
+        label="ML Apps it serves",
+        queryset=MLApp.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, initial="private")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    s3_uri = forms.CharField(
+        label="S3 location",
+        max_length=1100,
+        help_text="s3://bucket/prefix: every object under it is copied, keeping the names "
+        "after the prefix's folder (s3://b/data/ gives reviews.csv, s3://b/data/reviews "
+        "gives reviews.csv and reviews/…).",
+    )
+    default_path = forms.CharField(
+        label="Default path inside the dataset",
+        required=False,
+        max_length=MAX_PATH_LENGTH,
+        error_messages={"max_length": PATH_TOO_LONG},
+        help_text="e.g. reviews.csv; empty means the whole folder.",
+    )
+    field_order = [
+        "name",
+        "ml_apps",
+        "visibility",
+        "description",
+        "s3_uri",
+        "endpoint_url",
+        "region",
+        "access_key_id",
+        "secret_access_key",
+        "default_path",
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["ml_apps"].queryset = ml_apps_list()  # type: ignore[attr-defined]
+        self.order_fields(self.field_order)
+
+
+class ImportResumeForm(S3CredentialsForm):
+    """Resume a failed import: only the secret is asked again (the rest is kept)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("access_key_id", "region", "endpoint_url"):
+            del self.fields[name]

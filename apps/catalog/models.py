@@ -125,3 +125,52 @@ class Dataset(_Owned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Importing"
+    DONE = "DONE", "Imported"
+    FAILED = "FAILED", "Failed"
+
+
+class DatasetImport(models.Model):
+    """A dataset being copied from an S3 prefix into its folder (apps.catalog.s3_import).
+
+    The secret access key is never stored here: it waits, encrypted, in Redis for the
+    import's duration (apps.exports.secret_store)."""
+
+    dataset = models.OneToOneField(Dataset, on_delete=models.CASCADE, related_name="s3_import")
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=1024, blank=True)
+    endpoint_url = models.CharField(max_length=300, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+    access_key_id = models.CharField(max_length=128)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    message = models.TextField(blank=True)
+    objects_total = models.IntegerField(default=0)
+    objects_done = models.IntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.bytes_total:
+            return 100 if self.status == ImportStatus.DONE else 0
+        return min(100, int(self.bytes_done * 100 / self.bytes_total))

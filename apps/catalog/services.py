@@ -109,7 +109,7 @@ def _platform_dataset_sync(manifest: Path, apps_by_key: dict[str, MLApp]) -> Dat
 # --- users' models and datasets --------------------------------------------------
 
 
-def _check_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]) -> str:
+def check_item_common(*, user: Any, name: str, visibility: str, model_cls: type[Any]) -> str:
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Give it a name."]})
@@ -132,7 +132,7 @@ def model_add(
     uploads: list[UploadedFile] | None = None,
     folder: str | None = None,
 ) -> MLModel:
-    name = _check_common(user=user, name=name, visibility=visibility, model_cls=MLModel)
+    name = check_item_common(user=user, name=name, visibility=visibility, model_cls=MLModel)
     if ml_app is None:
         raise ValidationError({"ml_app": ["Choose the ML App this model serves."]})
     path, staging = source_prepare(kind="models", uploads=uploads, folder=folder)
@@ -182,7 +182,7 @@ def dataset_add(
     folder: str | None = None,
     default_path: str = "",
 ) -> Dataset:
-    name = _check_common(user=user, name=name, visibility=visibility, model_cls=Dataset)
+    name = check_item_common(user=user, name=name, visibility=visibility, model_cls=Dataset)
     if not ml_apps:
         raise ValidationError({"ml_apps": ["Choose at least one ML App this dataset serves."]})
     path, staging = source_prepare(kind="datasets", uploads=uploads, folder=folder)

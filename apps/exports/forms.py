@@ -15,21 +15,17 @@ _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ExportForm(forms.Form):
-    bucket = forms.CharField(label="Bucket", max_length=63)
-    folder = forms.CharField(
-        label="Folder",
-        max_length=500,
-        required=False,
-        help_text="The folder (key prefix) in the bucket; empty for the bucket's top level.",
-    )
+class S3CredentialsForm(forms.Form):
+    """The key, secret, region and endpoint of an S3 store, checked the same way for
+    results uploads and dataset imports (apps.catalog.forms.DatasetImportForm)."""
+
     access_key_id = forms.CharField(label="Access Key ID", max_length=128)
     secret_access_key = forms.CharField(
         label="Secret Access Key",
         max_length=256,
         # Never echoed back into the page, not even when another field has an error.
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Used for this upload only: kept encrypted until a worker starts it, "
+        help_text="Used for this transfer only: kept encrypted until a worker has done it, "
         "then discarded. It is never saved.",
     )
     region = forms.CharField(
@@ -45,40 +41,6 @@ class ExportForm(forms.Form):
         help_text="Only for S3-compatible stores (MinIO, SeaweedFS, Ceph…): "
         "https://host[:port]. Leave empty for AWS.",
     )
-
-    file = forms.ChoiceField(
-        label="File",
-        choices=[("results", "The results file"), ("joined", "The joined results file")],
-        required=False,
-        initial="results",
-        help_text="The joined file has each row's ID and carried columns (table datasets).",
-    )
-
-    def __init__(self, *args: Any, joined: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not joined:  # a job without a joined file: nothing to choose
-            del self.fields["file"]
-
-    def clean_file(self) -> str:
-        return self.cleaned_data.get("file") or "results"
-
-    def clean_bucket(self) -> str:
-        bucket = self.cleaned_data["bucket"].strip()
-        if not _BUCKET.match(bucket) or ".." in bucket:
-            raise forms.ValidationError(
-                "A bucket name has 3 to 63 lowercase letters, digits, dots or hyphens, "
-                "and starts and ends with a letter or digit."
-            )
-        return bucket
-
-    def clean_folder(self) -> str:
-        folder = self.cleaned_data["folder"].strip().strip("/")
-        folder = re.sub(r"/{2,}", "/", folder)
-        if _CONTROL.search(folder):
-            raise forms.ValidationError("The folder may not contain control characters.")
-        if any(part in (".", "..") for part in folder.split("/")):
-            raise forms.ValidationError("The folder may not contain '.' or '..' parts.")
-        return folder
 
     def clean_access_key_id(self) -> str:
         key_id = self.cleaned_data["access_key_id"].strip()
@@ -124,6 +86,59 @@ class ExportForm(forms.Form):
                 "Give the endpoint as http(s)://host[:port], e.g. https://s3.example.com."
             )
         return url
+
+
+class ExportForm(S3CredentialsForm):
+    bucket = forms.CharField(label="Bucket", max_length=63)
+    folder = forms.CharField(
+        label="Folder",
+        max_length=500,
+        required=False,
+        help_text="The folder (key prefix) in the bucket; empty for the bucket's top level.",
+    )
+    field_order = [
+        "bucket",
+        "folder",
+        "access_key_id",
+        "secret_access_key",
+        "region",
+        "endpoint_url",
+        "file",
+    ]
+
+    file = forms.ChoiceField(
+        label="File",
+        choices=[("results", "The results file"), ("joined", "The joined results file")],
+        required=False,
+        initial="results",
+        help_text="The joined file has each row's ID and carried columns (table datasets).",
+    )
+
+    def __init__(self, *args: Any, joined: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not joined:  # a job without a joined file: nothing to choose
+            del self.fields["file"]
+
+    def clean_file(self) -> str:
+        return self.cleaned_data.get("file") or "results"
+
+    def clean_bucket(self) -> str:
+        bucket = self.cleaned_data["bucket"].strip()
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise forms.ValidationError(
+                "A bucket name has 3 to 63 lowercase letters, digits, dots or hyphens, "
+                "and starts and ends with a letter or digit."
+            )
+        return bucket
+
+    def clean_folder(self) -> str:
+        folder = self.cleaned_data["folder"].strip().strip("/")
+        folder = re.sub(r"/{2,}", "/", folder)
+        if _CONTROL.search(folder):
+            raise forms.ValidationError("The folder may not contain control characters.")
+        if any(part in (".", "..") for part in folder.split("/")):
+            raise forms.ValidationError("The folder may not contain '.' or '..' parts.")
+        return folder
 
     def export_arguments(self) -> dict[str, Any]:
         return dict(self.cleaned_data)

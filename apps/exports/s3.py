@@ -10,9 +10,10 @@ secret access key.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.exceptions as bce
@@ -159,9 +160,20 @@ _REGION = {
 }
 
 
-def explain(exc: BaseException, target: S3Target) -> str | None:
-    """A message a person can act on, or None for what is not an S3 or network problem."""
+def explain(exc: BaseException, target: S3Target, *, reading: bool = False) -> str | None:
+    """A message a person can act on, or None for what is not an S3 or network problem
+    (`reading`: a dataset import, which lists and reads where an export writes)."""
     service = target.endpoint_url or "AWS S3"
+    if reading and isinstance(exc, bce.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code") or "")
+        if code in ("AccessDenied", "AllAccessDisabled", "403"):
+            return (
+                f"Access denied: Access Key ID {target.access_key_id} may not read "
+                f"{target.where}. It needs s3:ListBucket on the bucket and s3:GetObject on "
+                "the prefix."
+            )
+        if code in ("NoSuchKey", "404") and "bucket" not in str(exc).lower():
+            return f"{target.where} is gone from the bucket: it was deleted during the import."
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
@@ -192,9 +204,10 @@ def explain(exc: BaseException, target: S3Target) -> str | None:
                 "s3:AbortMultipartUpload for large files)."
             )
         if status and int(status) >= 500 or code in ("SlowDown", "ServiceUnavailable"):
-            return f"{service} is unavailable right now ({code}). Try the upload again later."
+            return f"{service} is unavailable right now ({code}). Try again later."
         detail = str(error.get("Message") or "")
-        return f"{service} refused the upload: {code}{': ' + detail if detail else ''}."
+        what = "the request" if reading else "the upload"
+        return f"{service} refused {what}: {code}{': ' + detail if detail else ''}."
     if isinstance(exc, bce.SSLError):
         return (
             f"The TLS certificate of {service} was not accepted. Check the endpoint URL "
@@ -213,5 +226,51 @@ def explain(exc: BaseException, target: S3Target) -> str | None:
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return "Give both an Access Key ID and a Secret Access Key."
     if isinstance(exc, bce.BotoCoreError):
-        return f"The upload to {service} failed: {exc}"
+        return f"The {'transfer from' if reading else 'upload to'} {service} failed: {exc}"
     return None
+
+
+# --- reading (dataset imports) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    etag: str  # without quotes; a plain MD5 unless the object was uploaded in parts
+
+
+def client_for(target: S3Target, secret_access_key: str):  # type: ignore[no-untyped-def]
+    return _client(target, secret_access_key)
+
+
+def list_objects(target: S3Target, secret_access_key: str, *, limit: int) -> list[S3Object]:
+    """The objects under `target.key` (a prefix), at most `limit` + 1 (the caller refuses
+    more). Raises S3ExportError with a sentence for the user."""
+    client = _client(target, secret_access_key)
+    found: list[S3Object] = []
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=target.bucket, Prefix=target.key
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                found.append(S3Object(item["Key"], int(item["Size"]), item["ETag"].strip('"')))
+                if len(found) > limit:
+                    return found
+    except Exception as exc:
+        message = explain(exc, target, reading=True)
+        if message is None:
+            raise
+        raise S3ExportError(message) from exc
+    return found
+
+
+def read_object(client: Any, bucket: str, key: str, *, start: int = 0) -> Iterator[bytes]:
+    """The object's bytes from `start` on, in 1 MiB pieces (a ranged GET when resuming)."""
+    extra = {"Range": f"bytes={start}-"} if start else {}
+    body = client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+    try:
+        yield from body.iter_chunks(1 << 20)
+    finally:
+        body.close()

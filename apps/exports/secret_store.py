@@ -80,3 +80,28 @@ def secret_take(*, export_id: int) -> str | None:
 
 def secret_waiting(*, export_id: int) -> bool:
     return bool(redis_client().exists(_key(export_id)))
+
+
+# Dataset imports from S3 (apps.catalog.s3_import) keep their secret for the whole import,
+# so a worker that picks a redelivered import up again can go on: read without deleting,
+# deleted when the import ends, gone with the TTL otherwise.
+IMPORT_PREFIX = "batchstudio:import-secret:"
+
+
+def import_secret_put(*, import_id: int, secret: str) -> None:
+    token = _fernet().encrypt(secret.encode())
+    redis_client().set(f"{IMPORT_PREFIX}{import_id}", token, ex=settings.EXPORT_SECRET_TTL_SECONDS)
+
+
+def import_secret_get(*, import_id: int) -> str | None:
+    token = redis_client().get(f"{IMPORT_PREFIX}{import_id}")
+    if token is None:
+        return None
+    try:
+        return _fernet().decrypt(token, ttl=settings.EXPORT_SECRET_TTL_SECONDS).decode()
+    except InvalidToken as exc:
+        raise SecretUnreadableError from exc
+
+
+def import_secret_drop(*, import_id: int) -> None:
+    redis_client().delete(f"{IMPORT_PREFIX}{import_id}")

@@ -47,7 +47,8 @@ def results_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     kind = request.GET.get("format") or "file"
     if kind not in DOWNLOAD_FORMATS:
         return HttpResponse(
-            f"Unknown format '{shown(kind)}': use {', '.join(DOWNLOAD_FORMATS)}.",
+            f"Unknown format '{shown(kind)}': use {', '.join(DOWNLOAD_FORMATS[:-1])} or "
+            f"{DOWNLOAD_FORMATS[-1]}.",
             status=400,
             content_type="text/plain; charset=utf-8",
         )

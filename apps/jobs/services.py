@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType
+from apps.catalog.s3_import import import_problem
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
 from apps.core.storage import UnsafePathError, safe_join, storage_root
@@ -179,6 +180,8 @@ def job_check(
         errors["dataset"] = ["Choose a dataset you may use."]
     elif ml_app is not None and not dataset.ml_apps.filter(pk=ml_app.pk).exists():
         errors["dataset"] = [f"The dataset '{shown(dataset.name)}' does not serve {ml_app.name}."]
+    elif problem := import_problem(dataset):
+        errors["dataset"] = [problem]
     cleaned: dict[str, Any] = {}
     if ml_app is not None:
         try:

@@ -204,14 +204,14 @@ def test_unknown_enum_values_in_the_query_are_400(api, catalog, url, field, says
 def test_download_refuses_an_unknown_format(api, owner, catalog, redis_server):
     job = sentiment_job(owner)
     response = api.get(f"/api/v1/jobs/{job.pk}/download", {"format": "bogus"})
-    assert_refusal(response, 400, "format", "The format must be 'file' or 'zip'.")
+    assert_refusal(response, 400, "format", "The format must be 'file', 'zip' or 'joined'.")
 
 
 def test_web_download_refuses_an_unknown_format(owner_client, owner, catalog, redis_server):
     job = sentiment_job(owner)
     response = owner_client.get(f"/jobs/{job.pk}/results/download/", {"format": "bogus\u202e"})
     assert response.status_code == 400
-    assert response.content.decode() == "Unknown format 'bogus\\u202e': use file or zip."
+    assert response.content.decode() == "Unknown format 'bogus\\u202e': use file, zip or joined."
 
 
 def test_outsider_gets_404_before_the_format_is_looked_at(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,16 +15,20 @@ from apps.api.resolve import ml_app_by_key, ref_id
 from apps.api.schemas import (
     BODY_ERRORS,
     ERRORS,
+    DatasetImportIn,
     DatasetOut,
+    ImportResumeIn,
     Message,
     MLAppKey,
     MLAppOut,
     ModelOut,
 )
-from apps.catalog.models import Dataset, MLModel
+from apps.catalog.models import Dataset, DatasetImport, MLModel
+from apps.catalog.s3_import import dataset_import_resume, dataset_import_start
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
 from apps.catalog.services import dataset_add, dataset_delete, model_add, model_delete
 from apps.core.text import shown
+from apps.exports.forms import S3CredentialsForm
 
 router = Router(tags=["catalog"])
 
@@ -53,6 +58,24 @@ def dataset_out(dataset: Dataset, user: Any) -> dict[str, Any]:
         "data_format": dataset.data_format,
         "sample_count": dataset.sample_count,
         "created_at": dataset.created_at,
+        "s3_import": _import_out(dataset),
+    }
+
+
+def _import_out(dataset: Dataset) -> dict[str, Any] | None:
+    imp = DatasetImport.objects.filter(dataset=dataset).first()
+    if imp is None:
+        return None
+    return {
+        "uri": imp.uri,
+        "endpoint_url": imp.endpoint_url,
+        "status": imp.status,
+        "message": imp.message,
+        "objects_total": imp.objects_total,
+        "objects_done": imp.objects_done,
+        "bytes_total": imp.bytes_total,
+        "bytes_done": imp.bytes_done,
+        "progress_percent": imp.progress_percent,
     }
 
 
@@ -123,6 +146,66 @@ def dataset_add_view(
         default_path=default_path,
     )
     return Status(201, dataset_out(dataset, user))
+
+
+@router.post("/datasets/import", response={201: DatasetOut, **BODY_ERRORS, 409: Message})
+def dataset_import_view(request: HttpRequest, payload: DatasetImportIn) -> Any:
+    """Import a dataset from S3: the objects under `s3_uri` are copied by a worker (poll
+    `GET /datasets/{id}` for `s3_import.status`); the secret is never stored."""
+    user = request_user(request)
+    credentials = S3CredentialsForm(payload.dict())  # the same checks as the web form's
+    if not credentials.is_valid():
+        field, messages = next(iter(credentials.errors.get_json_data().items()))
+        raise errors.bad_request(" ".join(m["message"] for m in messages), field)
+    dataset = dataset_import_start(
+        user=user,
+        name=payload.name,
+        ml_apps=[ml_app_by_key(key) for key in payload.ml_apps],
+        s3_uri=payload.s3_uri,
+        visibility=payload.visibility,
+        description=payload.description,
+        default_path=payload.default_path,
+        **credentials.cleaned_data,
+    )
+    return Status(201, dataset_out(dataset, user))
+
+
+@router.post(
+    "/datasets/{ref}/import/resume",
+    response={200: DatasetOut, **BODY_ERRORS},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": ImportResumeIn.model_json_schema()}},
+            "required": True,
+        }
+    },
+)
+def dataset_import_resume_api(request: HttpRequest, ref: str) -> Any:
+    """Resume a failed import where it stopped: JSON `{"secret_access_key"}` (the secret
+    is asked again). The dataset is looked up first, so another user's gets a 404 whatever
+    the body."""
+    user = request_user(request)
+    dataset = _owned(Dataset.objects.filter(owner=user), ref, "dataset")
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    secret = body.get("secret_access_key") if isinstance(body, dict) else None
+    if not isinstance(secret, str) or not secret.strip() or len(secret) > 256:
+        raise errors.bad_request(
+            "Send the secret access key again as JSON {\"secret_access_key\": \"...\"}.",
+            "secret_access_key",
+        )
+    dataset_import_resume(dataset=dataset, secret_access_key=secret.strip())
+    return dataset_out(dataset, user)
+
+
+# After /datasets/import: a path parameter would take that URL first.
+@router.get("/datasets/{ref}", response={200: DatasetOut, **ERRORS})
+def dataset_info(request: HttpRequest, ref: str) -> Any:
+    """One dataset you may use, by id or name (with its import from S3, if any)."""
+    user = request_user(request)
+    return dataset_out(_owned(datasets_visible_to(user), ref, "dataset"), user)
 
 
 def _owned(qs: Any, ref: str, kind: str) -> Any:

@@ -10,8 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.catalog.forms import DatasetAddForm, ModelAddForm
-from apps.catalog.models import Dataset, MLModel
+from apps.catalog.forms import DatasetAddForm, ImportResumeForm, ModelAddForm
+from apps.catalog.models import Dataset, DatasetImport, MLModel
 from apps.catalog.selectors import dataset_preview, get_dataset_for_user, get_model_for_user
 from apps.catalog.services import dataset_add, dataset_delete, model_add, model_delete
 from apps.core.errors import add_errors_to_form
@@ -101,6 +101,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "location": display_path(dataset.folder),
         "preview": dataset_preview(dataset),
         "nav": "datasets",
+        "s3_import": DatasetImport.objects.filter(dataset=dataset).first(),
+        "resume_form": ImportResumeForm(),
     }
     return render(request, "catalog/item_detail.html", context)
 
