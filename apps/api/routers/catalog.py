@@ -193,7 +193,7 @@ def dataset_import_resume_api(request: HttpRequest, ref: str) -> Any:
     secret = body.get("secret_access_key") if isinstance(body, dict) else None
     if not isinstance(secret, str) or not secret.strip() or len(secret) > 256:
         raise errors.bad_request(
-            "Send the secret access key again as JSON {\"secret_access_key\": \"...\"}.",
+            'Send the secret access key again as JSON {"secret_access_key": "..."}.',
             "secret_access_key",
         )
     dataset_import_resume(dataset=dataset, secret_access_key=secret.strip())
