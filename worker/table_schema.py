@@ -118,7 +118,7 @@ def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | 
                 if len(blanks) >= 3:
                     return
                 continue
-            yield hash(json.dumps(jsonable(values)))
+            yield hash(_id_key(values))
 
     repeated = possible_repeats(hashes())
     if blanks:
@@ -126,9 +126,9 @@ def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | 
         return f"The ID column '{column}' is blank in {shown}: every row needs an ID."
     if not repeated:
         return None
-    first_seen: dict[str, str] = {}
+    first_seen: dict[Any, str] = {}
     for values, where in _id_values(tables, column, limit):
-        key = json.dumps(jsonable(values))
+        key = _id_key(values)
         if hash(key) not in repeated:
             continue
         if key in first_seen:
@@ -138,6 +138,13 @@ def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | 
             )
         first_seen[key] = where
     return None
+
+
+def _id_key(value: Any) -> Any:
+    """An ID as a dict key: itself when hashable (texts, numbers), else its JSON."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(jsonable(value), sort_keys=True)
 
 
 def _id_values(

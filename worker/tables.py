@@ -109,8 +109,8 @@ def jsonable(value: Any) -> Any:
 
 def clean_cell(value: str | None) -> str | None:
     """A CSV field read with surrogateescape, with undecodable bytes shown as U+FFFD."""
-    if value is None:
-        return None
+    if value is None or value.isascii():  # most cells: no encoding to check
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -246,10 +246,26 @@ def csv_rows(
 
 
 def csv_count(path: Path, checkpoints: list[tuple[int, int]] | None = None) -> int:
-    count = 0
-    for count, _ in enumerate(csv_rows(path, (), checkpoints=checkpoints), start=1):  # noqa: B007
-        pass
-    return count
+    """The data rows, as csv_rows counts them (a row that cannot be read is one too), with
+    a checkpoint every CHECKPOINT_BYTES; no values are built (planning's hot loop)."""
+    _, data_start = csv_header(path)
+    count, mark = 0, data_start
+    with path.open("rb") as fh:
+        fh.seek(data_start)
+        feed = _Feed(fh, data_start)
+        reader = csv.reader(feed, dialect=_dialect(path))
+        while True:
+            row_start = feed.position
+            try:
+                next(reader)
+            except StopIteration:
+                return count
+            except csv.Error:
+                pass
+            if checkpoints is not None and row_start - mark >= CHECKPOINT_BYTES:
+                checkpoints.append((count, row_start))
+                mark = row_start
+            count += 1
 
 
 def csv_offsets(path: Path, checkpoints: Sequence[tuple[int, int]], rows: list[int]) -> list[int]:
@@ -341,8 +357,9 @@ def input_value(value: Any, column: str) -> tuple[str | None, str | None]:
         return None, f"no value in column '{column}'"
     if not isinstance(value, str):
         return None, f"column '{column}' holds {type(value).__name__}, not text"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None, "not valid UTF-8 text"
+    if not value.isascii():  # a CSV cell keeps undecodable bytes as lone surrogates
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None, "not valid UTF-8 text"
     return check_text(value)

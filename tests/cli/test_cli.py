@@ -290,3 +290,19 @@ def test_catalog_lists_show_apps_models_and_datasets(cli, catalog):
     datasets = cli("dataset", "list", "--ml-app", "sentiment-analysis").stdout
     assert "finance_sentiment" in datasets and "news_ner" not in datasets
     assert datasets.splitlines()[0].split()[:3] == ["ID", "NAME", "ML_APPS"]
+
+
+def test_text_generation_through_the_cli_shows_tokens(live_worker, cli, owner):
+    make_project(owner, "prompts")
+    created = cli(
+        "job", "create", "--project", "prompts", "--job", "answers", "--model-checkpoint",
+        "qwen2.5-coder-1.5b-instruct", "--dataset", "instructions", "--settings",
+        "max_new_tokens=8", "--settings", "max_samples=2", "--settings", "stop=\\n\\n|###",
+        "--wait", "--json",
+    )  # fmt: skip
+    job = json.loads(created.stdout)
+    assert job["status"] == "COMPLETED" and job["done_samples"] == 2
+    assert job["settings"]["stop"] == ["\n\n", "###"]
+    assert 0 < job["generated_tokens"] <= 16 and job["tokens_per_second"] > 0
+    info = cli("job", "info", "answers", "--project", "prompts").stdout
+    assert "predictions.jsonl" in info and "tokens_per_second" in info
