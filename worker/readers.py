@@ -254,9 +254,12 @@ def _table_samples(
             continue
         record = {name: clean(value) for name, value in zip(kept, values[1:], strict=True)}
         payload, error = tables.input_value(values[0], column)
+        source = rel
         if payload is not None and audio_root is not None:
             payload, error = _audio_in(payload, audio_root)
-        yield Sample(index, rel, where, payload, error, record if kept else None)
+            if payload is not None:  # speech results name the audio file, not the table
+                source = Path(payload).relative_to(audio_root.resolve()).as_posix()
+        yield Sample(index, source, where, payload, error, record if kept else None)
 
 
 def _unit_payloads(path: Path, kind: str, rel: str, skip: int = 0) -> Iterator[Payload]:

@@ -32,8 +32,11 @@ def test_settings_pane_and_speed_line_of_text_generation(
     speed = page.locator("#id_model_helptext")
     expect(speed).to_contain_text(f"{LLM} not yet measured")
     form.get_by_label("Select dataset").select_option(label="instructions")
+    # The dataset's refresh has landed (its default path is checked) before the pane opens.
+    expect(page.get_by_test_id("path-check")).to_contain_text("samples")
 
     page.get_by_test_id("settings-toggle").click()
+    expect(page.get_by_label("Stop sequences")).to_be_visible()
     page.get_by_label("Stop sequences").fill("\\n\\n|###")
     page.get_by_label("Max new tokens").fill("12")
     page.get_by_label("Maximum samples").fill("2")
@@ -57,13 +60,14 @@ def test_settings_pane_and_speed_line_of_text_generation(
     page.get_by_test_id("job-form").get_by_label("ML App").select_option(label="Text Generation")
     expect(page.locator("#id_model_helptext")).to_contain_text(re.compile(rf"{LLM} [\d.,]+/s"))
 
-    # A malformed setting is refused next to its field, and what was typed stays.
+    # A setting out of range is refused next to its field, and what was typed stays.
     page.get_by_label("Job Name").fill("bad settings")
     form = page.get_by_test_id("job-form")
     form.get_by_label("Select model").select_option(label=LLM)
     form.get_by_label("Select dataset").select_option(label="instructions")
+    expect(page.get_by_test_id("path-check")).to_contain_text("samples")
     page.get_by_test_id("settings-toggle").click()
-    page.get_by_label("Temperature").fill("hot")
+    page.get_by_label("Top p").fill("5")
     page.get_by_test_id("run-job").click()
-    expect(page.locator("#id_setting_temperature-error")).to_contain_text("Enter a number.")
-    expect(page.get_by_label("Temperature")).to_have_value("hot")
+    expect(page.locator("#id_setting_top_p-error")).to_contain_text("Must be at most 1")
+    expect(page.get_by_label("Top p")).to_have_value("5")

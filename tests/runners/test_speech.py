@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import pytest
@@ -253,3 +254,43 @@ def test_a_quit_is_seen_inside_one_window(tiny_en_runner, conversation: Conversa
     assert calls == ["encode"]  # the quit came while encoding; generate never started
     assert stopped.value.done == []
     assert checkpointed.should_stop() is False  # the shard's callback is not kept
+
+
+def test_a_table_of_audio_paths_gives_one_joined_row_per_segment_with_its_id(
+    run_job, owner, conversation: Conversation, tmp_path
+):
+    audio = conversation.write(tmp_path / "meeting.wav").read_bytes()
+    table = "call_id,recording,agent\nC-7,clips/meeting.wav,ana\nC-8,clips/../../../etc/passwd,bo\n"
+    dataset = user_dataset(
+        owner,
+        "speech-recognition",
+        {"clips/meeting.wav": audio, "calls.csv": table.encode()},
+        "call-table",
+    )
+    finished = run_job(
+        "speech-recognition",
+        "whisper-tiny.en",
+        dataset,
+        "calls.csv",
+        input_column="recording",
+        id_column="call_id",
+        carry_columns=["agent"],
+        num_speakers=2,
+    )
+    assert finished.job.status == "COMPLETED", finished.job.error_message
+    segments = rows_of(finished)
+    joined = [
+        json.loads(line)
+        for line in (finished.folder / "results_joined.jsonl").read_text().splitlines()
+    ]
+    # One row per segment of the first call, with its ID; the second row's path is refused.
+    assert [r["call_id"] for r in joined] == ["C-7"] * len(segments) + ["C-8"]
+    assert all(r["agent"] == "ana" and r["error"] is None for r in joined[:-1])
+    assert [r["transcript"] for r in joined[:-1]] == [row[5] for row in segments]
+    assert [r["speaker"] for r in joined[:-1]] == [row[2] for row in segments]
+    assert {row[0] for row in segments} == {"clips/meeting.wav"}  # the audio file, as usual
+    assert (
+        joined[-1]["error"]
+        == "the audio path 'clips/../../../etc/passwd' leads outside the dataset"
+    )
+    assert joined[-1]["transcript"] is None
