@@ -69,6 +69,8 @@ class JoinedPart:
         self._shown = [name for name, _ in columns[1 + len(record) : -1]]
         self._error = columns[-1][0]
         self._lines: list[str] = []
+        # One encoder for the part: json.dumps with arguments builds a new one every call.
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
     def _row(self, sample: Sample, fields: dict[str, Any] | None, reason: str | None) -> None:
         row: dict[str, Any] = {"index": sample.index}
@@ -78,7 +80,7 @@ class JoinedPart:
         for name, shown in zip(self._predicted, self._shown, strict=True):
             row[shown] = fields.get(name) if fields else None
         row[self._error] = reason
-        self._lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._lines.append(self._encode(row) + "\n")
 
     def done(self, sample: Sample, rows: list[dict[str, Any]]) -> None:
         for fields in rows or [{}]:

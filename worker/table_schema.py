@@ -15,6 +15,7 @@ from worker.tables import (
     Columns,
     Row,
     TableSchema,
+    csv_column,
     csv_header,
     csv_rows,
     jsonable,
@@ -109,24 +110,34 @@ def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | 
 
     Memory stays flat (worker.repeats); only rows whose hash may repeat are looked at
     again."""
-    blanks: list[str] = []
+    blanks: list[_Where] = []
 
     def hashes() -> Iterator[int]:
-        for values, where in _id_values(tables, column, limit):
-            if values is None or values == "":
-                blanks.append(where)
-                if len(blanks) >= 3:
+        # One loop over every row (the ID check reads the whole table at planning): no
+        # generator between the csv module and the hash but _column.
+        seen = 0
+        for path, rel in tables:
+            for number, value in _column(path, column):
+                if limit is not None and seen >= limit:
                     return
-                continue
-            yield hash(_id_key(values))
+                seen += 1
+                if isinstance(value, str):
+                    value = value.strip()
+                if value is None or value == "":
+                    word = "line" if table_kind(path) == "jsonl" else "row"
+                    blanks.append(_Where(rel, word, number))
+                    if len(blanks) >= 3:
+                        return
+                    continue
+                yield hash(value if type(value) is str else _id_key(value))
 
     repeated = possible_repeats(hashes())
     if blanks:
-        shown = ", ".join(blanks)
+        shown = ", ".join(map(str, blanks))
         return f"The ID column '{column}' is blank in {shown}: every row needs an ID."
     if not repeated:
         return None
-    first_seen: dict[Any, str] = {}
+    first_seen: dict[Any, _Where] = {}
     for values, where in _id_values(tables, column, limit):
         key = _id_key(values)
         if hash(key) not in repeated:
@@ -147,19 +158,38 @@ def _id_key(value: Any) -> Any:
     return json.dumps(jsonable(value), sort_keys=True)
 
 
+def _column(path: Path, column: str) -> Iterator[tuple[int, Any]]:
+    if table_kind(path) == "csv":
+        yield from csv_column(path, column)
+        return
+    for number, values, error in table_rows(path, [column]):
+        if error is None and values is not None:
+            yield number, values[0]
+
+
 def _id_values(
     tables: Sequence[tuple[Path, str]], column: str, limit: int | None
-) -> Iterator[tuple[Any, str]]:
+) -> Iterator[tuple[Any, _Where]]:
     seen = 0
     for path, rel in tables:
         word = "line" if table_kind(path) == "jsonl" else "row"
-        for number, values, error in table_rows(path, [column]):
+        for number, value in _column(path, column):
             if limit is not None and seen >= limit:
                 return
             seen += 1
-            if error is None and values is not None:
-                value = values[0]
-                yield (value.strip() if isinstance(value, str) else value), f"{rel} {word} {number}"
+            yield (value.strip() if isinstance(value, str) else value), _Where(rel, word, number)
+
+
+class _Where:
+    """Where an ID is, said only when it is reported (most IDs never are)."""
+
+    __slots__ = ("number", "rel", "word")
+
+    def __init__(self, rel: str, word: str, number: int) -> None:
+        self.rel, self.word, self.number = rel, word, number
+
+    def __str__(self) -> str:
+        return f"{self.rel} {self.word} {self.number}"
 
 
 def table_problems(
