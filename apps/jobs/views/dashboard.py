@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.core.http import HtmxHttpRequest
-from apps.jobs.forms import SORTS, DashboardFilterForm
+from apps.jobs.dashboard_forms import SORTS, DashboardFilterForm
 from apps.jobs.selectors import dashboard_filter_options, get_job_for_user, jobs_for_dashboard
 
 
