@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from worker.lines import drain_line
 from worker.repeats import possible_repeats
-from worker.samples import DatasetReadError, text_field
+from worker.samples import MAX_SAMPLE_BYTES, DatasetReadError, text_field
 from worker.tables import (
     PREVIEW_ROWS,
     Columns,
@@ -31,10 +33,19 @@ SCHEMA_ROWS = 100  # JSON lines: the columns are the keys of the first rows
 ID_CHECK_ROWS = 200_000
 
 
+def _limited_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """A file's lines, none read whole past MAX_SAMPLE_BYTES (a longer one comes cut, and
+    fails to parse as JSON like any broken line)."""
+    for raw in iter(partial(fh.readline, MAX_SAMPLE_BYTES + 1), b""):
+        if len(raw) > MAX_SAMPLE_BYTES:
+            drain_line(fh, raw)
+        yield raw
+
+
 def _jsonl_head(path: Path) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     with path.open("rb") as fh:
-        for raw in fh:
+        for raw in _limited_lines(fh):
             if len(objects) >= SCHEMA_ROWS:
                 break
             try:
@@ -90,7 +101,7 @@ def table_rows(path: Path, names: Sequence[str], *, skip: int = 0) -> Iterator[R
         yield from parquet_rows(path, names, skip=skip)
     else:
         with path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+            for number, raw in enumerate(_limited_lines(fh), start=1):
                 if number <= skip:
                     continue
                 try:
