@@ -142,14 +142,15 @@ def _arrow_type(kind: str, source: Any) -> Any:
     return simple[kind]
 
 
-def _arrow_value(value: Any, kind: str, arrow_type: Any) -> Any:
-    import pyarrow as pa
-
-    if value is None:
-        return None
-    if kind == "json" or (pa.types.is_string(arrow_type) and not isinstance(value, str)):
-        return json.dumps(value, ensure_ascii=False)
+def _same(value: Any) -> Any:
     return value
+
+
+def _as_text(value: Any) -> Any:
+    """A value for a string column: texts as they are, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _write_parquet(
@@ -160,13 +161,22 @@ def _write_parquet(
 
     types = [_arrow_type(kind, sources.get(name)) for name, kind in columns]
     schema = pa.schema([pa.field(name, t) for (name, _), t in zip(columns, types, strict=True)])
+    # Decided once a column, not once a cell: the merge runs over every row of the job.
+    textual = [
+        kind == "json" or pa.types.is_string(t) for (_, kind), t in zip(columns, types, strict=True)
+    ]
     with pq.ParquetWriter(tmp, schema) as writer:
         batch: list[dict[str, Any]] = []
 
         def flush() -> None:
             arrays = [
-                pa.array([_arrow_value(r.get(name), kind, t) for r in batch], type=t)
-                for (name, kind), t in zip(columns, types, strict=True)
+                pa.array(
+                    [_as_text(r.get(name)) for r in batch]
+                    if text
+                    else [r.get(name) for r in batch],
+                    type=t,
+                )
+                for (name, _), t, text in zip(columns, types, textual, strict=True)
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             batch.clear()

@@ -68,6 +68,6 @@ def model_ref(model: MLModel | None, job: Job) -> ModelRef:
 def runner_context(job: Job) -> dict[str, Any]:
     """What a runner may ask for beyond model and settings (see worker.runners)."""
     context: dict[str, Any] = {"output_dir": results_dir(job)}
-    if job.dataset is not None:
-        context["dataset_dir"] = storage_root() / job.dataset.folder
+    if (folder := dataset_dir(job)) is not None:
+        context["dataset_dir"] = folder
     return context

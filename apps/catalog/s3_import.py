@@ -28,12 +28,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from apps.accounts.services import membership_ensure
 from apps.catalog.models import Dataset, DatasetImport, ImportStatus, MLApp, Visibility
-from apps.catalog.services import check_item_common
+from apps.catalog.services import check_item_common, dataset_row_create
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import shown
 from apps.exports import s3, secret_store
+from apps.exports.forms import BUCKET_RE
 from worker import dispatch
 from worker.readers import DatasetReadError, count_samples
 
@@ -51,7 +51,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """(bucket, prefix) of `s3://bucket/prefix`; ValidationError keyed s3_uri otherwise."""
     match = _URI.match(uri.strip())
     bucket = match.group(1) if match else ""
-    if not match or not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+    if not match or not BUCKET_RE.match(bucket) or ".." in bucket:
         raise ValidationError(
             {"s3_uri": ["Give the data's place as s3://bucket/prefix (a lowercase bucket name)."]}
         )
@@ -129,18 +129,15 @@ def dataset_import_start(
     wanted = _wanted(prefix, objects)
     if not wanted:
         raise ValidationError({"s3_uri": [f"No objects under s3://{bucket}/{prefix}."]})
-    membership = membership_ensure(user)
     with transaction.atomic():
-        dataset = Dataset.objects.create(
+        dataset = dataset_row_create(
+            user=user,
             name=name,
+            ml_apps=ml_apps,
             visibility=visibility,
-            owner=user,
-            organization=membership.organization,
-            folder="",
-            default_path=default_path.strip(),
-            description=description.strip(),
+            description=description,
+            default_path=default_path,
         )
-        dataset.ml_apps.set(ml_apps)
         dataset.folder = f"datasets/{dataset.pk}"
         dataset.save(update_fields=["folder"])
         imp = DatasetImport.objects.create(

@@ -171,6 +171,34 @@ def model_add(
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def dataset_row_create(
+    *,
+    user: Any,
+    name: str,
+    ml_apps: list[MLApp],
+    visibility: str,
+    description: str,
+    default_path: str,
+    data_format: str = "",
+    sample_count: int = 0,
+) -> Dataset:
+    """The Dataset row of a checked name, in the user's organization; the caller sets its
+    folder once it knows the row's id (uploads, S3 imports) or the registered path."""
+    dataset = Dataset.objects.create(
+        name=name,
+        visibility=visibility,
+        owner=user,
+        organization=membership_ensure(user).organization,
+        folder="",
+        default_path=default_path.strip(),
+        data_format=data_format,
+        sample_count=sample_count,
+        description=description.strip(),
+    )
+    dataset.ml_apps.set(ml_apps)
+    return dataset
+
+
 def dataset_add(
     *,
     user: Any,
@@ -195,20 +223,17 @@ def dataset_add(
             raise ValidationError({"default_path" if default_path else "files": [message]}) from exc
         if info.count == 0:
             raise ValidationError({"files": ["No samples found in the dataset."]})
-        membership = membership_ensure(user)
         with transaction.atomic():
-            dataset = Dataset.objects.create(
+            dataset = dataset_row_create(
+                user=user,
                 name=name,
+                ml_apps=ml_apps,
                 visibility=visibility,
-                owner=user,
-                organization=membership.organization,
-                folder="",
-                default_path=default_path.strip(),
+                description=description,
+                default_path=default_path,
                 data_format=info.data_format,
                 sample_count=info.count,
-                description=description.strip(),
             )
-            dataset.ml_apps.set(ml_apps)
             if staging:
                 Path(staging).rename(storage_root() / "datasets" / str(dataset.pk))
                 staging = None

@@ -10,7 +10,7 @@ from django import forms
 
 # S3's rules for new buckets: 3-63 lowercase letters, digits, dots and hyphens, starting
 # and ending with a letter or digit.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -124,7 +124,7 @@ class ExportForm(S3CredentialsForm):
 
     def clean_bucket(self) -> str:
         bucket = self.cleaned_data["bucket"].strip()
-        if not _BUCKET.match(bucket) or ".." in bucket:
+        if not BUCKET_RE.match(bucket) or ".." in bucket:
             raise forms.ValidationError(
                 "A bucket name has 3 to 63 lowercase letters, digits, dots or hyphens, "
                 "and starts and ends with a letter or digit."

@@ -62,20 +62,27 @@ def redis_client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
-def secret_put(*, export_id: int, secret: str) -> None:
+def _store(key: str, secret: str) -> None:
     token = _fernet().encrypt(secret.encode())
-    redis_client().set(_key(export_id), token, ex=settings.EXPORT_SECRET_TTL_SECONDS)
+    redis_client().set(key, token, ex=settings.EXPORT_SECRET_TTL_SECONDS)
 
 
-def secret_take(*, export_id: int) -> str | None:
-    """Read and delete in one step; None when it expired or was already taken."""
-    token = redis_client().getdel(_key(export_id))
+def _decrypt(token: bytes | str | None) -> str | None:
     if token is None:
         return None
     try:
         return _fernet().decrypt(token, ttl=settings.EXPORT_SECRET_TTL_SECONDS).decode()
     except InvalidToken as exc:
         raise SecretUnreadableError from exc
+
+
+def secret_put(*, export_id: int, secret: str) -> None:
+    _store(_key(export_id), secret)
+
+
+def secret_take(*, export_id: int) -> str | None:
+    """Read and delete in one step; None when it expired or was already taken."""
+    return _decrypt(redis_client().getdel(_key(export_id)))
 
 
 def secret_waiting(*, export_id: int) -> bool:
@@ -89,18 +96,11 @@ IMPORT_PREFIX = "batchstudio:import-secret:"
 
 
 def import_secret_put(*, import_id: int, secret: str) -> None:
-    token = _fernet().encrypt(secret.encode())
-    redis_client().set(f"{IMPORT_PREFIX}{import_id}", token, ex=settings.EXPORT_SECRET_TTL_SECONDS)
+    _store(f"{IMPORT_PREFIX}{import_id}", secret)
 
 
 def import_secret_get(*, import_id: int) -> str | None:
-    token = redis_client().get(f"{IMPORT_PREFIX}{import_id}")
-    if token is None:
-        return None
-    try:
-        return _fernet().decrypt(token, ttl=settings.EXPORT_SECRET_TTL_SECONDS).decode()
-    except InvalidToken as exc:
-        raise SecretUnreadableError from exc
+    return _decrypt(redis_client().get(f"{IMPORT_PREFIX}{import_id}"))
 
 
 def import_secret_drop(*, import_id: int) -> None:
