@@ -81,6 +81,8 @@ def _source_problem(args: argparse.Namespace) -> str | None:
     s3 = getattr(args, "s3", None)
     if s3 and (args.file or folder):
         return "Give --s3 alone: it imports from S3 instead of --file or --folder."
+    if getattr(args, "link", False) and not s3:
+        return "--link goes with --s3: it reads the objects there in place."
     if s3:
         return None if s3.startswith("s3://") else f"--s3 takes s3://bucket/prefix (got {s3!r})."
     if args.file and folder:
@@ -146,6 +148,7 @@ def _import(args: argparse.Namespace) -> Any:
             "region": args.region or "",
             "access_key_id": args.access_key_id,
             "secret_access_key": secret,
+            "link": bool(args.link),
         },
     )
     if not args.wait:
@@ -154,7 +157,9 @@ def _import(args: argparse.Namespace) -> Any:
     while (dataset.get("s3_import") or {}).get("status") in ("QUEUED", "RUNNING"):
         state = dataset["s3_import"]
         line = (
-            f"Importing {state['uri']}: {state['objects_done']}/{state['objects_total']} "
+            f"Checking the link to {state['uri']}"
+            if args.link
+            else f"Importing {state['uri']}: {state['objects_done']}/{state['objects_total']} "
             f"objects, {state['progress_percent']} %"
         )
         if line != last and not args.json:
@@ -164,7 +169,8 @@ def _import(args: argparse.Namespace) -> Any:
         dataset = c.get(f"/datasets/{dataset['id']}")
     state = dataset.get("s3_import") or {}
     if state.get("status") == "FAILED":
-        raise CliError(f"The import failed: {state.get('message')}")
+        what = "The link" if args.link else "The import"
+        raise CliError(f"{what} failed: {state.get('message')}")
     return dataset
 
 
@@ -196,6 +202,15 @@ def cmd_dataset_add(args: argparse.Namespace) -> int:
         dataset,
         fields=["id", "name", "ml_apps", "tier", "default_path", "data_format", "sample_count"],
     )
+    return 0
+
+
+def cmd_dataset_resume(args: argparse.Namespace) -> int:
+    secret = s3_secret("nothing was changed")
+    c = client()
+    ref = path_ref(c, "dataset", args.name)
+    dataset = c.post(f"/datasets/{ref}/import/resume", {"secret_access_key": secret})
+    emit(args, dataset, fields=["id", "name", "data_format", "sample_count", "s3_import"])
     return 0
 
 

@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--region", default="", help="with --s3")
             p.add_argument("--endpoint-url", default="", help="with --s3: an S3-compatible store")
             p.add_argument("--wait", action="store_true", help="with --s3: until it is imported")
+            p.add_argument(
+                "--link",
+                action="store_true",
+                help="with --s3: read the objects in place instead of copying them",
+            )
             p.set_defaults(func=catalog.cmd_dataset_add)
         p.add_argument(
             "--folder",
@@ -193,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", type=_name(kind), help=f"{kind} name or id")
         p.add_argument("--yes", action="store_true", help="do not ask first")
         p.set_defaults(kind=kind)
+        if kind == "dataset":
+            p = _command(
+                group,
+                "resume",
+                "resume a failed S3 import, or give a linked dataset its secret again",
+                catalog.cmd_dataset_resume,
+                parents=[common],
+            )
+            p.add_argument("name", type=_name(kind), help="dataset name or id")
     return parser
 
 

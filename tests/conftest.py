@@ -289,8 +289,11 @@ def wait_for_job(
         return wait_until(reached, timeout=timeout, what=f"job {job_id}", every=0.2)
     except AssertionError:
         job = Job.objects.get(pk=job_id)
+        log = Path(os.environ["RUN_DIR"]) / "worker.log"
+        tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no worker log)"
         raise AssertionError(
-            f"job {job_id} still {job.status} after {timeout}s: {job.error_message}"
+            f"job {job_id} still {job.status} after {timeout}s: {job.error_message}\n"
+            f"the worker's log ends:\n{tail}"
         ) from None
 
 

@@ -198,6 +198,7 @@ PURE = (
     "worker.table_schema",
     "worker.joined",
     "worker.repeats",
+    "worker.remote",
 )
 
 

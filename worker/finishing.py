@@ -35,7 +35,7 @@ from worker.paths import (
 from worker.readers import DatasetReadError, table_units
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import plugin_for, runner_summary
-from worker.tables import Columns, table_kind
+from worker.tables import Columns, parquet_schema, table_kind
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,15 @@ def job_maybe_finalize(job_id: int) -> str | None:
         shutil.rmtree(results_dir(job) / "parts", ignore_errors=True)
         reason = no_space_reason(exc) or str(exc)
         transitions.job_fail(job_id=job_id, message=f"Could not write the results file: {reason}.")
+        return JobStatus.FAILED
+    except Exception as exc:
+        # A job whose merge broke must still end: left RUNNING, nobody would ever tell.
+        log.exception("finalizing job %s failed", job_id)
+        transitions.job_fail(
+            job_id=job_id,
+            message=f"Internal error while writing the results ({type(exc).__name__}); "
+            "see the worker's log.",
+        )
         return JobStatus.FAILED
 
 
@@ -137,9 +146,7 @@ def _source_types(job: Job, names: list[str]) -> dict[str, Any]:
         return {}
     if not names or not tables or table_kind(tables[0][0]) != "parquet":
         return {}
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(tables[0][0])
+    schema = parquet_schema(tables[0][0])
     return {name: schema.field(name).type for name in names if name in schema.names}
 
 

@@ -6,13 +6,14 @@ reads, so a multi-gigabyte input costs seconds to plan and to seek into.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import BinaryIO
+
+from worker.remote import DataPath
 
 CHUNK = 1 << 20
 
 
-def count_lines(path: Path, marks: list[tuple[int, int]] | None = None) -> int:
+def count_lines(path: DataPath, marks: list[tuple[int, int]] | None = None) -> int:
     """Lines of a file at memory speed; with `marks`, also note where a line starts in
     each chunk (the one after the chunk's last newline): one rfind a chunk, no decoding."""
     count, last, position = 0, b"\n", 0

@@ -9,10 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from apps.catalog.locations import dataset_file, dataset_root
 from apps.catalog.models import MLModel, SourceType
 from apps.core.storage import UnsafePathError, display_path, safe_join, storage_root
 from apps.jobs.models import Job
+from worker.remote import DataPath
 from worker.runners import ModelRef
+from worker.samples import DatasetReadError
 
 
 class JobInputError(Exception):
@@ -34,17 +37,22 @@ def joined_part_path(job: Job, index: int) -> Path:
     return results_dir(job) / "parts" / f"{index:06d}.joined.jsonl"
 
 
-def dataset_dir(job: Job) -> Path | None:
-    return storage_root() / job.dataset.folder if job.dataset is not None else None
+def dataset_dir(job: Job) -> DataPath | None:
+    """The dataset's root: its folder, or its linked S3 prefix (apps.catalog.locations)."""
+    if job.dataset is None:
+        return None
+    try:
+        return dataset_root(job.dataset)
+    except DatasetReadError as exc:
+        raise JobInputError(str(exc)) from exc
 
 
-def job_input_path(job: Job) -> Path:
+def job_input_path(job: Job) -> DataPath:
     if job.dataset is None:
         raise JobInputError(f"The dataset '{job.dataset_name}' has been deleted.")
-    dataset_root = storage_root() / job.dataset.folder
     try:
-        path = safe_join(dataset_root, job.dataset_path)
-    except UnsafePathError as exc:
+        path = dataset_file(job.dataset, job.dataset_path)
+    except (UnsafePathError, DatasetReadError) as exc:
         raise JobInputError(str(exc)) from exc
     if not path.exists():
         shown = display_path(f"{job.dataset.folder}/{job.dataset_path}".rstrip("/"))

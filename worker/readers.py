@@ -25,6 +25,7 @@ from itertools import islice
 from pathlib import Path
 
 from worker import lines, tables
+from worker.remote import DataPath, RemotePath, relative_name
 from worker.samples import (
     MAX_SAMPLE_BYTES,
     MAX_TEXT_CHARS,
@@ -42,6 +43,8 @@ __all__ = ["MAX_TEXT_CHARS", "Columns", "DatasetInfo", "DatasetReadError", "Samp
 TEXT_LINE_EXTS = {".txt", ".text"}
 AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 REQUEST_FIELDS = ("messages", "prompt", "input")  # a JSONL request (ML Apps that read them)
+# Whisper decodes audio from a file on this machine: a linked dataset's audio is imported.
+LINKED_AUDIO = "audio in a linked S3 dataset is not read in place: import the dataset instead"
 SKIPPED_NAMES = {"labels.txt", "labels.tsv", "dataset.json", "readme.md", "README.md"}
 
 
@@ -55,7 +58,7 @@ class DatasetInfo:
     checkpoints: tuple[tuple[int, int], ...] | None = None
 
 
-def _kind_of(path: Path, *, in_folder: bool) -> str | None:
+def _kind_of(path: DataPath, *, in_folder: bool) -> str | None:
     ext = path.suffix.lower()
     if ext in TEXT_LINE_EXTS:
         return "document" if in_folder else "lines"
@@ -64,8 +67,16 @@ def _kind_of(path: Path, *, in_folder: bool) -> str | None:
     return tables.table_kind(path)
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    files: list[Path] = []
+def _folder_files(folder: DataPath) -> list[DataPath]:
+    if isinstance(folder, RemotePath):  # linked objects: the same rules on their keys
+        return [
+            path
+            for path in folder.files()
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts)
+            and path.name not in SKIPPED_NAMES
+            and _kind_of(path, in_folder=True) is not None
+        ]
+    files: list[DataPath] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -78,7 +89,7 @@ def _folder_files(folder: Path) -> list[Path]:
     return files
 
 
-def _units(path: Path) -> list[tuple[Path, str]]:
+def _units(path: DataPath) -> list[tuple[DataPath, str]]:
     if not path.exists():
         raise DatasetReadError(f"The dataset path {path} does not exist.")
     if path.is_dir():
@@ -98,7 +109,7 @@ def _units(path: Path) -> list[tuple[Path, str]]:
     return [(path, kind)]
 
 
-def _count_unit(path: Path, kind: str) -> int:
+def _count_unit(path: DataPath, kind: str) -> int:
     if kind in ("document", "audio"):
         return 1
     if kind == "csv":
@@ -108,7 +119,7 @@ def _count_unit(path: Path, kind: str) -> int:
     return lines.count_lines(path)
 
 
-def count_samples(path: Path) -> DatasetInfo:
+def count_samples(path: DataPath) -> DatasetInfo:
     """How many samples `path` holds; for one text-lines, JSONL or CSV file, also where
     its lines or rows start (checkpoints), so planning counts and indexes in one pass."""
     units = _units(path)
@@ -130,13 +141,13 @@ def count_samples(path: Path) -> DatasetInfo:
 Payload = tuple[str | None, str | None, str]  # (payload, error, location)
 
 
-def _document_payload(path: Path) -> tuple[str | None, str | None]:
+def _document_payload(path: DataPath) -> tuple[str | None, str | None]:
     if path.stat().st_size > MAX_SAMPLE_BYTES:
         return None, f"text longer than {MAX_TEXT_CHARS:,} characters"
     return decode_text(path.read_bytes(), first=True)
 
 
-def line_offsets(path: Path, info: DatasetInfo, starts: list[int]) -> list[int] | None:
+def line_offsets(path: DataPath, info: DatasetInfo, starts: list[int]) -> list[int] | None:
     """Byte offsets where the given 0-based lines (CSV: data rows) start, from
     count_samples' checkpoints: each is at most about 1 MiB past its nearest checkpoint,
     so finding every shard's start reads a few MiB, not the file again. None where `info`
@@ -157,7 +168,7 @@ def line_offsets(path: Path, info: DatasetInfo, starts: list[int]) -> list[int] 
 
 
 def _line_samples(
-    path: Path,
+    path: DataPath,
     kind: str,
     rel: str,
     skip: int,
@@ -185,7 +196,7 @@ def _line_samples(
 
 
 def _jsonl_rows(
-    path: Path, names: list[str], skip: int, offset: int | None
+    path: DataPath, names: list[str], skip: int, offset: int | None
 ) -> Iterator[tables.Row]:
     """A JSON lines file as table rows: the values of `names` in each line's object."""
     with path.open("rb") as fh:
@@ -209,8 +220,10 @@ def _jsonl_rows(
             yield number, tables.object_values(obj, names), None
 
 
-def _audio_in(text: str, root: Path) -> tuple[str | None, str | None]:
+def _audio_in(text: str, root: DataPath) -> tuple[str | None, str | None]:
     """A table's audio path, relative to the dataset: never outside it."""
+    if isinstance(root, RemotePath):
+        return None, LINKED_AUDIO
     inside = root.resolve()
     candidate = (inside / text.strip()).resolve()
     if not candidate.is_relative_to(inside):
@@ -223,7 +236,7 @@ def _audio_in(text: str, root: Path) -> tuple[str | None, str | None]:
 
 
 def _table_samples(
-    path: Path,
+    path: DataPath,
     kind: str,
     rel: str,
     columns: Columns,
@@ -231,7 +244,7 @@ def _table_samples(
     skip: int,
     base: int,
     offset: int | None,
-    audio_root: Path | None,
+    audio_root: DataPath | None,
 ) -> Iterator[Sample]:
     """A table's rows as samples: the input column as the payload (an audio file's path
     when `audio_root` is given), the ID and carried columns as the sample's record."""
@@ -258,13 +271,15 @@ def _table_samples(
         if payload is not None and audio_root is not None:
             payload, error = _audio_in(payload, audio_root)
             if payload is not None:  # speech results name the audio file, not the table
-                source = Path(payload).relative_to(audio_root.resolve()).as_posix()
+                source = Path(payload).relative_to(Path(str(audio_root)).resolve()).as_posix()
         yield Sample(index, source, where, payload, error, record if kept else None)
 
 
-def _unit_payloads(path: Path, kind: str, rel: str, skip: int = 0) -> Iterator[Payload]:
+def _unit_payloads(path: DataPath, kind: str, rel: str, skip: int = 0) -> Iterator[Payload]:
     """(payload, error, location) for the sample of a one-sample file."""
-    if kind in ("audio", "document") and skip == 0:
+    if kind == "audio" and isinstance(path, RemotePath) and skip == 0:
+        yield None, LINKED_AUDIO, rel
+    elif kind in ("audio", "document") and skip == 0:
         yield (str(path), None, rel) if kind == "audio" else (*_document_payload(path), rel)
 
 
@@ -328,14 +343,14 @@ def _refused(samples: Iterator[Sample], reason: str) -> Iterator[Sample]:
 
 
 def iter_samples(
-    path: Path,
+    path: DataPath,
     start: int = 0,
     end: int | None = None,
     *,
     start_offset: int | None = None,
     input_kind: str | None = None,
     columns: Columns | None = None,
-    root: Path | None = None,
+    root: DataPath | None = None,
 ) -> Iterator[Sample]:
     """Samples with global indexes in [start, end), in a stable order.
 
@@ -356,7 +371,7 @@ def iter_samples(
         if size is not None and offset + size <= start:
             offset += size
             continue
-        rel = unit_path.relative_to(base).as_posix()
+        rel = relative_name(unit_path, base)
         skip = max(start - offset, 0)
         wanted = None if end is None else max(end - offset - skip, 0)
         hint = start_offset if len(units) == 1 else None
@@ -392,9 +407,9 @@ def iter_samples(
         offset += size if size is not None else 0
 
 
-def table_units(path: Path) -> list[tuple[Path, str]]:
+def table_units(path: DataPath) -> list[tuple[DataPath, str]]:
     """The tables among `path`'s units, each with its name relative to `path`."""
     if path.is_dir():
         files = _folder_files(path)
-        return [(p, p.relative_to(path).as_posix()) for p in files if tables.table_kind(p)]
+        return [(p, relative_name(p, path)) for p in files if tables.table_kind(p)]
     return [(path, path.name)] if path.is_file() and tables.table_kind(path) else []

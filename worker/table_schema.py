@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from worker.lines import drain_line
+from worker.remote import DataPath
 from worker.repeats import possible_repeats
 from worker.samples import MAX_SAMPLE_BYTES, DatasetReadError, text_field
 from worker.tables import (
@@ -42,7 +42,7 @@ def _limited_lines(fh: BinaryIO) -> Iterator[bytes]:
         yield raw
 
 
-def _jsonl_head(path: Path) -> list[dict[str, Any]]:
+def _jsonl_head(path: DataPath) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     with path.open("rb") as fh:
         for raw in _limited_lines(fh):
@@ -57,7 +57,7 @@ def _jsonl_head(path: Path) -> list[dict[str, Any]]:
     return objects
 
 
-def table_schema(path: Path, *, preview: int = PREVIEW_ROWS) -> TableSchema:
+def table_schema(path: DataPath, *, preview: int = PREVIEW_ROWS) -> TableSchema:
     """The columns of a table (header, schema, or the keys of its first rows), the one
     that is read by default, and the first rows shortened for a preview."""
     kind = table_kind(path)
@@ -92,7 +92,7 @@ def _head(rows: Iterator[Row], count: int) -> Iterator[Row]:
             yield row
 
 
-def table_rows(path: Path, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
+def table_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
     """Rows of any table kind with the values of `names` (JSON lines: by line number)."""
     kind = table_kind(path)
     if kind == "csv":
@@ -115,7 +115,9 @@ def table_rows(path: Path, names: Sequence[str], *, skip: int = 0) -> Iterator[R
                 yield number, object_values(obj, names), None
 
 
-def id_problem(tables: Sequence[tuple[Path, str]], column: str, *, limit: int | None) -> str | None:
+def id_problem(
+    tables: Sequence[tuple[DataPath, str]], column: str, *, limit: int | None
+) -> str | None:
     """Why `column` cannot be the ID column (blank or repeated values, with their rows),
     over the first `limit` rows of the tables (all with None), or None.
 
@@ -169,7 +171,7 @@ def _id_key(value: Any) -> Any:
     return json.dumps(jsonable(value), sort_keys=True)
 
 
-def _column(path: Path, column: str) -> Iterator[tuple[int, Any]]:
+def _column(path: DataPath, column: str) -> Iterator[tuple[int, Any]]:
     if table_kind(path) == "csv":
         yield from csv_column(path, column)
         return
@@ -179,7 +181,7 @@ def _column(path: Path, column: str) -> Iterator[tuple[int, Any]]:
 
 
 def _id_values(
-    tables: Sequence[tuple[Path, str]], column: str, limit: int | None
+    tables: Sequence[tuple[DataPath, str]], column: str, limit: int | None
 ) -> Iterator[tuple[Any, _Where]]:
     seen = 0
     for path, rel in tables:
@@ -204,7 +206,7 @@ class _Where:
 
 
 def table_problems(
-    tables: Sequence[tuple[Path, str]], columns: Columns, *, limit: int | None = ID_CHECK_ROWS
+    tables: Sequence[tuple[DataPath, str]], columns: Columns, *, limit: int | None = ID_CHECK_ROWS
 ) -> dict[str, str]:
     """Why the chosen columns cannot be read from `tables` (worker.readers.table_units),
     by setting name; empty when they can. The ID column is checked over `limit` rows."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from worker.remote import DataPath
 from worker.samples import DatasetReadError, check_text
 
 CSV_EXTS = {".csv", ".tsv"}
@@ -79,7 +80,7 @@ class TableSchema:
     preview: list[list[str]] = field(default_factory=list)  # the first rows, shortened
 
 
-def table_kind(path: Path) -> str | None:
+def table_kind(path: DataPath) -> str | None:
     ext = path.suffix.lower()
     if ext in CSV_EXTS:
         return "csv"
@@ -155,7 +156,7 @@ class _Feed:
         return raw.decode("utf-8", "surrogateescape")
 
 
-def _dialect(path: Path) -> type[csv.Dialect]:
+def _dialect(path: DataPath) -> type[csv.Dialect]:
     return csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
 
 
@@ -171,7 +172,7 @@ def _header_names(raw: list[str]) -> list[str]:
     return names
 
 
-def csv_header(path: Path) -> tuple[list[str], int]:
+def csv_header(path: DataPath) -> tuple[list[str], int]:
     """The column names and the byte offset where the first data row starts."""
     with path.open("rb") as fh:
         feed = _Feed(fh, 0)
@@ -191,7 +192,7 @@ Row = tuple[int, list[Any] | None, str | None]  # (row number for people, values
 
 
 def csv_rows(
-    path: Path,
+    path: DataPath,
     names: Sequence[str],
     *,
     skip: int = 0,
@@ -245,7 +246,7 @@ def csv_rows(
             yield number, [fields[i] if i < len(fields) else None for i in where], None
 
 
-def csv_count(path: Path, checkpoints: list[tuple[int, int]] | None = None) -> int:
+def csv_count(path: DataPath, checkpoints: list[tuple[int, int]] | None = None) -> int:
     """The data rows, as csv_rows counts them (a row that cannot be read is one too), with
     a checkpoint every CHECKPOINT_BYTES; no values are built (planning's hot loop)."""
     _, data_start = csv_header(path)
@@ -268,7 +269,7 @@ def csv_count(path: Path, checkpoints: list[tuple[int, int]] | None = None) -> i
             count += 1
 
 
-def csv_column(path: Path, name: str) -> Iterator[tuple[int, str]]:
+def csv_column(path: DataPath, name: str) -> Iterator[tuple[int, str]]:
     """(row number, value) of one column in the rows csv_rows reads, for the ID check over
     a whole table: the csv module's loop and little else (half csv_rows' cost a row)."""
     header, data_start = csv_header(path)
@@ -289,7 +290,9 @@ def csv_column(path: Path, name: str) -> Iterator[tuple[int, str]]:
                 yield number, row[at]
 
 
-def csv_offsets(path: Path, checkpoints: Sequence[tuple[int, int]], rows: list[int]) -> list[int]:
+def csv_offsets(
+    path: DataPath, checkpoints: Sequence[tuple[int, int]], rows: list[int]
+) -> list[int]:
     """Byte offsets where the given 0-based data rows start: each is read forward from the
     nearest checkpoint (at most about 1 MiB of rows)."""
     from bisect import bisect_right
@@ -318,25 +321,32 @@ def csv_offsets(path: Path, checkpoints: Sequence[tuple[int, int]], rows: list[i
 # --- Parquet -----------------------------------------------------------------------------
 
 
-def _parquet(path: Path) -> Any:
+def _parquet(path: DataPath) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path)
+        # A linked object is opened as a raw seekable file: pyarrow reads the footer and
+        # the column chunks it needs, each with one ranged GET.
+        return pq.ParquetFile(path if isinstance(path, Path) else path.open_raw())
     except (pa.ArrowException, OSError) as exc:
         raise DatasetReadError(f"{path.name} is not a readable Parquet file ({exc}).") from exc
 
 
-def parquet_columns(path: Path) -> list[str]:
-    return list(_parquet(path).schema_arrow.names)
+def parquet_schema(path: DataPath) -> Any:
+    """The file's pyarrow schema (its footer alone is read)."""
+    return _parquet(path).schema_arrow
 
 
-def parquet_count(path: Path) -> int:
+def parquet_columns(path: DataPath) -> list[str]:
+    return list(parquet_schema(path).names)
+
+
+def parquet_count(path: DataPath) -> int:
     return int(_parquet(path).metadata.num_rows)
 
 
-def parquet_rows(path: Path, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
+def parquet_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
     """Rows from the `skip`-th on: only the row groups from the one holding it, only the
     columns in `names`, a few thousand rows at a time."""
     import pyarrow as pa

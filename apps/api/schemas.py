@@ -80,6 +80,7 @@ class ModelOut(Schema):
 class ImportOut(Schema):
     uri: str
     endpoint_url: str
+    linked: bool = False  # read in place rather than copied
     status: str
     message: str
     objects_total: int
@@ -112,6 +113,9 @@ class DatasetImportIn(_In):
     visibility: Literal["private", "organization"] = "private"
     description: str = Field("", max_length=2000)
     default_path: str = Field("", max_length=1024)
+    link: bool = Field(
+        False, description="Read the objects in place (ranged reads) instead of copying them"
+    )
 
 
 class ImportResumeIn(_In):

@@ -176,6 +176,7 @@ class DatasetAddForm(_AddForm):
         "files",
         "folder",
         "default_path",
+        "link",
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -184,7 +185,8 @@ class DatasetAddForm(_AddForm):
 
 
 class DatasetImportForm(S3CredentialsForm):
-    """Add a dataset from S3: the objects under a prefix are copied into its folder."""
+    """Add a dataset from S3: the objects under a prefix are copied into its folder, or
+    linked and read in place."""
 
     name = NameField(max_length=ITEM_NAME_MAX_LENGTH)
     ml_apps = forms.ModelMultipleChoiceField(
@@ -207,6 +209,13 @@ class DatasetImportForm(S3CredentialsForm):
         max_length=MAX_PATH_LENGTH,
         error_messages={"max_length": PATH_TOO_LONG},
         help_text="e.g. reviews.csv; empty means the whole folder.",
+    )
+    link = forms.BooleanField(
+        label="Read in place (link) instead of copying",
+        required=False,
+        help_text="Workers read the objects from S3 with ranged reads whenever a job runs; "
+        "nothing is copied, and the secret is kept (encrypted) until the dataset is deleted. "
+        "Text and tables only: audio is imported.",
     )
     field_order = [
         "name",

@@ -135,7 +135,8 @@ class ImportStatus(models.TextChoices):
 
 
 class DatasetImport(models.Model):
-    """A dataset being copied from an S3 prefix into its folder (apps.catalog.s3_import).
+    """A dataset copied from an S3 prefix into its folder, or linked to it and read in
+    place (apps.catalog.s3_import).
 
     The secret access key is never stored here: it waits, encrypted, in Redis for the
     import's duration (apps.exports.secret_store)."""
@@ -146,6 +147,9 @@ class DatasetImport(models.Model):
     endpoint_url = models.CharField(max_length=300, blank=True)
     region = models.CharField(max_length=32, blank=True)
     access_key_id = models.CharField(max_length=128)
+    # Linked: the objects stay in S3 and workers read them in place (worker.remote); the
+    # "import" only lists and counts them.
+    linked = models.BooleanField(default=False)
     status = models.CharField(
         max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
     )

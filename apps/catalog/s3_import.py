@@ -28,14 +28,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from apps.catalog.locations import linked_root, s3_target
 from apps.catalog.models import Dataset, DatasetImport, ImportStatus, MLApp, Visibility
 from apps.catalog.services import check_item_common, dataset_row_create
-from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.storage import UnsafePathError, relative_parts, safe_join, storage_root
 from apps.core.text import shown
 from apps.exports import s3, secret_store
 from apps.exports.forms import BUCKET_RE
 from worker import dispatch
-from worker.readers import DatasetReadError, count_samples
+from worker.readers import AUDIO_EXTS, DatasetReadError, count_samples
+from worker.remote import DataPath
 
 log = logging.getLogger(__name__)
 
@@ -58,38 +60,21 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, match.group(2)
 
 
-def relative_name(prefix: str, key: str) -> str:
-    """Where an object goes in the dataset: its key after the prefix's folder, so
-    `s3://b/data/` and `s3://b/data/reviews` both keep `reviews/…` or `reviews.csv`."""
-    if prefix.endswith("/") or not prefix:
-        folder = prefix
+@sensitive_variables("secret")
+def _secret_put(imp: DatasetImport, secret: str) -> None:
+    if imp.linked:  # held for the dataset's life: jobs read the objects
+        secret_store.link_secret_put(dataset_id=imp.dataset_id, secret=secret)
     else:
-        folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
-    return key[len(folder) :]
+        secret_store.import_secret_put(import_id=imp.pk, secret=secret)
 
 
-def _wanted(prefix: str, objects: list[s3.S3Object]) -> list[tuple[s3.S3Object, str]]:
-    """The objects that become files: no folder markers, no names that leave the folder."""
-    kept = []
-    for obj in objects:
-        rel = relative_name(prefix, obj.key)
-        parts = rel.split("/")
-        if not rel or rel.endswith("/") or any(p in ("", ".", "..") for p in parts):
-            continue
-        if any(ord(ch) < 32 for ch in rel):
-            continue
-        kept.append((obj, rel))
-    return kept
-
-
-def _target(imp: DatasetImport) -> s3.S3Target:
-    return s3.S3Target(
-        bucket=imp.bucket,
-        key=imp.prefix,
-        access_key_id=imp.access_key_id,
-        region=imp.region,
-        endpoint_url=imp.endpoint_url,
-    )
+def _secret_get(imp: DatasetImport) -> str | None:
+    try:
+        if imp.linked:
+            return secret_store.link_secret_get(dataset_id=imp.dataset_id)
+        return secret_store.import_secret_get(import_id=imp.pk)
+    except secret_store.SecretUnreadableError:
+        return None
 
 
 @sensitive_variables("secret_access_key")
@@ -106,8 +91,10 @@ def dataset_import_start(
     visibility: str = Visibility.PRIVATE,
     description: str = "",
     default_path: str = "",
+    link: bool = False,
 ) -> Dataset:
-    """List the prefix (refusing what cannot be read, in a sentence) and queue the copy."""
+    """List the prefix (refusing what cannot be read, in a sentence) and queue the copy,
+    or with `link`, the count of the objects that jobs will then read in place."""
     name = check_item_common(user=user, name=name, visibility=visibility, model_cls=Dataset)
     if not ml_apps:
         raise ValidationError({"ml_apps": ["Choose at least one ML App this dataset serves."]})
@@ -126,9 +113,13 @@ def dataset_import_start(
                 ]
             }  # fmt: skip
         )
-    wanted = _wanted(prefix, objects)
+    wanted = s3.dataset_objects(prefix, objects)
     if not wanted:
         raise ValidationError({"s3_uri": [f"No objects under s3://{bucket}/{prefix}."]})
+    if link and any(Path(rel).suffix.lower() in AUDIO_EXTS for _, rel in wanted):
+        raise ValidationError(
+            {"s3_uri": ["Audio files are not read in place: import this prefix instead."]}
+        )
     with transaction.atomic():
         dataset = dataset_row_create(
             user=user,
@@ -147,27 +138,29 @@ def dataset_import_start(
             endpoint_url=endpoint_url,
             region=region,
             access_key_id=access_key_id,
+            linked=link,
             objects_total=len(wanted),
             bytes_total=sum(obj.size for obj, _ in wanted),
         )
         (storage_root() / dataset.folder).mkdir(parents=True, exist_ok=True)
-        secret_store.import_secret_put(import_id=imp.pk, secret=secret_access_key)
+        _secret_put(imp, secret_access_key)
         dispatch.send_on_commit(dispatch.DATASET_IMPORT, imp.pk)
     return dataset
 
 
 @sensitive_variables("secret_access_key")
 def dataset_import_resume(*, dataset: Dataset, secret_access_key: str) -> DatasetImport:
-    """Start a failed import again where it stopped (the copied objects are kept)."""
+    """Start a failed import again where it stopped (the copied objects are kept); for a
+    linked dataset, take the credentials again (say, after Redis lost them) and check."""
     imp = DatasetImport.objects.filter(dataset=dataset).first()
     if imp is None:
         raise ValidationError(f"The dataset '{shown(dataset.name)}' was not imported from S3.")
-    if imp.status != ImportStatus.FAILED:
+    if imp.status != ImportStatus.FAILED and not (imp.linked and not imp.is_active):
         raise ValidationError(
             f"The import of '{shown(dataset.name)}' is {imp.get_status_display().lower()}: "
             "only a failed import is resumed."
         )
-    secret_store.import_secret_put(import_id=imp.pk, secret=secret_access_key)
+    _secret_put(imp, secret_access_key)
     DatasetImport.objects.filter(pk=imp.pk).update(status=ImportStatus.QUEUED, message="")
     dispatch.send(dispatch.DATASET_IMPORT, imp.pk)
     imp.refresh_from_db()
@@ -213,7 +206,7 @@ def _finish(imp: DatasetImport, status: str, message: str = "", **fields: Any) -
     DatasetImport.objects.filter(pk=imp.pk).update(
         status=status, message=message, finished_at=timezone.now(), **fields
     )
-    if status == ImportStatus.DONE:
+    if status == ImportStatus.DONE and not imp.linked:
         secret_store.import_secret_drop(import_id=imp.pk)
 
 
@@ -281,45 +274,68 @@ def _manifest_write(root: Path, manifest: dict[str, str]) -> None:
     os.replace(tmp, root / MANIFEST)
 
 
+def _copy_all(imp: DatasetImport, target: s3.S3Target, secret: str) -> DataPath:
+    """Copy the objects that are not here yet; the dataset's default path."""
+    root = storage_root() / imp.dataset.folder
+    progress = _Progress(imp)
+    wanted = s3.dataset_objects(imp.prefix, s3.list_objects(target, secret, limit=MAX_OBJECTS))
+    DatasetImport.objects.filter(pk=imp.pk).update(
+        objects_total=len(wanted), bytes_total=sum(o.size for o, _ in wanted)
+    )
+    client = s3.client_for(target, secret)
+    manifest = _manifest(root)
+    for obj, rel in wanted:
+        dest = safe_join(root, rel)
+        if (
+            manifest.get(obj.key) != obj.etag
+            or not dest.is_file()
+            or dest.stat().st_size != obj.size
+        ):
+            _copy(client, imp, obj, dest, progress)
+            manifest[obj.key] = obj.etag
+            _manifest_write(root, manifest)
+        else:
+            progress.done += obj.size
+        progress.objects += 1
+        progress.tick()
+    progress.tick(force=True)
+    return safe_join(root, imp.dataset.default_path)
+
+
+def _link_check(imp: DatasetImport, secret: str) -> DataPath:
+    """A linked dataset copies nothing: list the objects (the count follows, read in
+    place); the dataset's default path among them."""
+    root = linked_root(imp, secret)
+    sizes = root.store.objects()
+    total = sum(sizes.values())
+    updated = DatasetImport.objects.filter(pk=imp.pk).update(
+        objects_total=len(sizes),
+        objects_done=len(sizes),
+        bytes_total=total,
+        bytes_done=total,
+        heartbeat_at=timezone.now(),
+    )
+    if not updated:
+        raise _Stopped
+    default = relative_parts(imp.dataset.default_path).as_posix().strip("/")
+    return root / default if default not in ("", ".") else root
+
+
 def dataset_import_run(*, import_id: int) -> str | None:
-    """Copy every object of an import (see the module's docstring); the final status."""
+    """Copy every object of an import (see the module's docstring), or check a link; the
+    final status."""
     imp = _claim(import_id)
     if imp is None:
         return None
-    try:
-        secret = secret_store.import_secret_get(import_id=imp.pk)
-    except secret_store.SecretUnreadableError:
-        secret = None
+    secret = _secret_get(imp)
     if secret is None:
-        _finish(imp, ImportStatus.FAILED, "The credentials expired before the copy ended.")
+        lost = "The credentials were lost" if imp.linked else "The credentials expired"
+        _finish(imp, ImportStatus.FAILED, f"{lost} before the check ended: enter them again.")
         return ImportStatus.FAILED
-    target = _target(imp)
-    root = storage_root() / imp.dataset.folder
-    progress = _Progress(imp)
+    target = s3_target(imp)
     try:
-        objects = s3.list_objects(target, secret, limit=MAX_OBJECTS)
-        wanted = _wanted(imp.prefix, objects)
-        DatasetImport.objects.filter(pk=imp.pk).update(
-            objects_total=len(wanted), bytes_total=sum(o.size for o, _ in wanted)
-        )
-        client = s3.client_for(target, secret)
-        manifest = _manifest(root)
-        for obj, rel in wanted:
-            dest = safe_join(root, rel)
-            if (
-                manifest.get(obj.key) != obj.etag
-                or not dest.is_file()
-                or dest.stat().st_size != obj.size
-            ):
-                _copy(client, imp, obj, dest, progress)
-                manifest[obj.key] = obj.etag
-                _manifest_write(root, manifest)
-            else:
-                progress.done += obj.size
-            progress.objects += 1
-            progress.tick()
-        progress.tick(force=True)
-        info = count_samples(safe_join(root, imp.dataset.default_path))
+        place = _link_check(imp, secret) if imp.linked else _copy_all(imp, target, secret)
+        info = count_samples(place)
     except _Stopped:
         return None
     except (s3.S3ExportError, DatasetReadError, UnsafePathError) as exc:

@@ -9,8 +9,9 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from apps.accounts.selectors import organization_id_for
+from apps.catalog.locations import dataset_file, dataset_root
 from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
-from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.storage import UnsafePathError, storage_root
 from worker.readers import DatasetReadError, iter_samples
 
 User = AbstractBaseUser | AnonymousUser
@@ -58,15 +59,16 @@ def get_dataset_for_user(user: User, pk: int) -> Dataset:
 
 def dataset_preview(dataset: Dataset, *, limit: int = 5) -> dict[str, Any]:
     """The first samples and the labels file, for the dataset page and the hub."""
-    root = storage_root() / dataset.folder
     preview: dict[str, Any] = {"samples": [], "labels": [], "error": ""}
     try:
-        path = safe_join(root, dataset.default_path)
+        root = dataset_root(dataset)
+        path = dataset_file(dataset, dataset.default_path)
         for sample in iter_samples(path, 0, limit):
             text = sample.payload if sample.error is None else f"({sample.error})"
             preview["samples"].append({"location": sample.location, "text": (text or "")[:300]})
     except (UnsafePathError, DatasetReadError) as exc:
-        preview["error"] = str(exc).replace(str(root), dataset.name)
+        preview["error"] = str(exc).replace(str(storage_root() / dataset.folder), dataset.name)
+        return preview
     labels = root / "labels.txt"
     if labels.is_file():
         lines = labels.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -19,10 +19,11 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
 from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
-from apps.catalog.models import Dataset, MLApp, MLModel, SourceType, Visibility
+from apps.catalog.models import Dataset, DatasetImport, MLApp, MLModel, SourceType, Visibility
 from apps.catalog.uploads import source_prepare
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import name_problem, shown
+from apps.exports import secret_store
 from apps.jobs.models import ACTIVE_STATUSES
 from worker.readers import DatasetReadError, count_samples
 from worker.runners.plugin import MLAppPlugin
@@ -282,5 +283,8 @@ def model_delete(*, model: MLModel) -> None:
 def dataset_delete(*, dataset: Dataset) -> None:
     _refuse_if_in_use(dataset, "dataset")
     relative, pk = dataset.folder, dataset.pk
+    linked = DatasetImport.objects.filter(dataset=dataset, linked=True).exists()
     dataset.delete()
     _remove_owned_folder(relative, "datasets", pk)
+    if linked:  # the credentials the workers read its objects with go too
+        secret_store.link_secret_drop(dataset_id=pk)

@@ -25,11 +25,10 @@ def storage_root() -> Path:
     return root.resolve()
 
 
-def safe_join(root: Path, relative: str, *, within: str = "the dataset") -> Path:
-    """Resolve `relative` under `root`, refusing anything that escapes it.
-
-    `within` names the root the way the user knows it, for the messages.
-    """
+def relative_parts(relative: str | None, *, within: str = "the dataset") -> PurePosixPath:
+    """`relative` as a path that stays below its root by its text alone (no absolute
+    path, no `..`, no NUL); UnsafePathError with a sentence otherwise. Links are
+    safe_join's to check (an S3 key has none)."""
     if relative is None:
         relative = ""
     if len(relative) > MAX_PATH_LENGTH:
@@ -47,6 +46,15 @@ def safe_join(root: Path, relative: str, *, within: str = "the dataset") -> Path
         raise UnsafePathError(f"Give a path relative to {within}, not an absolute path.")
     if ".." in pure.parts:
         raise UnsafePathError("The path may not contain '..'.")
+    return pure
+
+
+def safe_join(root: Path, relative: str, *, within: str = "the dataset") -> Path:
+    """Resolve `relative` under `root`, refusing anything that escapes it.
+
+    `within` names the root the way the user knows it, for the messages.
+    """
+    pure = relative_parts(relative, within=within)
     root = root.resolve()
     candidate = (root / pure).resolve()
     if candidate != root and root not in candidate.parents:

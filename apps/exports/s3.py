@@ -1,5 +1,7 @@
 """The one module that talks to S3: boto3 is imported nowhere else.
 
+Uploads results, lists and copies datasets, and reads linked datasets in place (S3Store).
+
 `upload_file` runs a (multipart, for large files) upload with s3transfer in worker threads,
 while the caller's thread reports progress about once a second: database writes stay in
 the caller's thread and connection, and the caller can cancel. Every expected failure
@@ -20,6 +22,8 @@ import botocore.exceptions as bce
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from s3transfer.subscribers import BaseSubscriber
+
+from worker.samples import DatasetReadError
 
 DEFAULT_REGION = "us-east-1"
 
@@ -274,3 +278,67 @@ def read_object(client: Any, bucket: str, key: str, *, start: int = 0) -> Iterat
         yield from body.iter_chunks(1 << 20)
     finally:
         body.close()
+
+
+# --- datasets from S3: which objects, and reading them in place ---------------------------
+
+
+def folder_of(prefix: str) -> str:
+    """The folder a dataset prefix names: `data/` for `data/` and for `data/reviews`, so
+    both keep `reviews/…` or `reviews.csv` as names inside the dataset."""
+    if prefix.endswith("/") or not prefix:
+        return prefix
+    return prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
+
+
+def dataset_objects(prefix: str, objects: list[S3Object]) -> list[tuple[S3Object, str]]:
+    """The objects that become dataset files, with their names inside the dataset: no
+    folder markers, no names that would leave the folder or hold control characters."""
+    folder, kept = folder_of(prefix), []
+    for obj in objects:
+        rel = obj.key[len(folder) :]
+        parts = rel.split("/")
+        if not rel or rel.endswith("/") or any(p in ("", ".", "..") for p in parts):
+            continue
+        if any(ord(ch) < 32 for ch in rel):
+            continue
+        kept.append((obj, rel))
+    return kept
+
+
+class S3Store:
+    """A linked dataset's objects for worker.remote.RemotePath: listed once, read with
+    ranged GETs; failures come out as DatasetReadError sentences (the job's error)."""
+
+    def __init__(self, target: S3Target, secret_access_key: str, *, limit: int) -> None:
+        self.target, self._limit = target, limit
+        self._client = _client(target, secret_access_key)
+        self._secret = secret_access_key
+        self._folder = folder_of(target.key)
+        self._objects: dict[str, int] | None = None
+
+    def _failed(self, exc: Exception) -> Exception:
+        message = explain(exc, self.target, reading=True)
+        return exc if message is None else DatasetReadError(message)
+
+    def objects(self) -> dict[str, int]:
+        if self._objects is None:
+            try:
+                found = list_objects(self.target, self._secret, limit=self._limit)
+            except S3ExportError as exc:
+                raise DatasetReadError(str(exc)) from exc
+            self._objects = {rel: obj.size for obj, rel in dataset_objects(self.target.key, found)}
+        return self._objects
+
+    def read(self, key: str, start: int, stop: int) -> bytes:
+        try:
+            answer = self._client.get_object(
+                Bucket=self.target.bucket, Key=self._folder + key, Range=f"bytes={start}-{stop - 1}"
+            )
+            with answer["Body"] as body:
+                return bytes(body.read())
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.target.bucket}/{self._folder}{key}"

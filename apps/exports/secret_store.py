@@ -62,16 +62,17 @@ def redis_client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
-def _store(key: str, secret: str) -> None:
+def _store(key: str, secret: str, *, expires: bool = True) -> None:
     token = _fernet().encrypt(secret.encode())
-    redis_client().set(key, token, ex=settings.EXPORT_SECRET_TTL_SECONDS)
+    redis_client().set(key, token, ex=settings.EXPORT_SECRET_TTL_SECONDS if expires else None)
 
 
-def _decrypt(token: bytes | str | None) -> str | None:
+def _decrypt(token: bytes | str | None, *, expires: bool = True) -> str | None:
     if token is None:
         return None
     try:
-        return _fernet().decrypt(token, ttl=settings.EXPORT_SECRET_TTL_SECONDS).decode()
+        ttl = settings.EXPORT_SECRET_TTL_SECONDS if expires else None
+        return _fernet().decrypt(token, ttl=ttl).decode()
     except InvalidToken as exc:
         raise SecretUnreadableError from exc
 
@@ -105,3 +106,22 @@ def import_secret_get(*, import_id: int) -> str | None:
 
 def import_secret_drop(*, import_id: int) -> None:
     redis_client().delete(f"{IMPORT_PREFIX}{import_id}")
+
+
+# A linked dataset (read in place from S3) needs its secret whenever a job reads it: it
+# waits, encrypted as above, for the dataset's life, and is deleted with the dataset. A
+# Redis that loses it (flushed, replaced) makes jobs fail with a sentence asking for the
+# credentials again on the dataset's page.
+LINK_PREFIX = "batchstudio:link-secret:"
+
+
+def link_secret_put(*, dataset_id: int, secret: str) -> None:
+    _store(f"{LINK_PREFIX}{dataset_id}", secret, expires=False)
+
+
+def link_secret_get(*, dataset_id: int) -> str | None:
+    return _decrypt(redis_client().get(f"{LINK_PREFIX}{dataset_id}"), expires=False)
+
+
+def link_secret_drop(*, dataset_id: int) -> None:
+    redis_client().delete(f"{LINK_PREFIX}{dataset_id}")

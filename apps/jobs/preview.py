@@ -19,7 +19,8 @@ from typing import Any
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.core.storage import UnsafePathError, safe_join, storage_path, storage_root
+from apps.catalog.locations import dataset_file
+from apps.core.storage import UnsafePathError, storage_path
 from apps.jobs.models import Job, JobStatus
 
 PREVIEW_ROWS = 20
@@ -84,7 +85,7 @@ def _input_texts(job: Job, indexes: Iterable[int]) -> dict[int, str]:
     from worker.readers import DatasetReadError, iter_samples
 
     try:
-        path = safe_join(storage_root() / job.dataset.folder, job.dataset_path)
+        path = dataset_file(job.dataset, job.dataset_path)
         samples = iter_samples(path, 0, max(wanted) + 1)
         return {s.index: (s.payload or "")[:TEXT_CHARS] for s in samples if s.index in wanted}
     except (UnsafePathError, DatasetReadError, OSError, ValueError):

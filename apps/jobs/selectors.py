@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
+from apps.catalog.locations import dataset_file
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_visible_to
-from apps.core.storage import UnsafePathError, safe_join, storage_path, storage_root
+from apps.core.storage import UnsafePathError, storage_path
 from apps.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from apps.jobs.services import JobCheck, job_input_check
 from apps.projects.models import Project
@@ -138,7 +139,7 @@ def table_preview(dataset: Dataset | None, relative_path: str) -> TablePreview |
     if dataset is None:
         return None
     try:
-        path = safe_join(storage_root() / dataset.folder, relative_path or dataset.default_path)
+        path = dataset_file(dataset, relative_path or dataset.default_path)
         units = table_units(path) if path.exists() else []
         if not units:
             return None

@@ -6,24 +6,25 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 
+from apps.catalog.locations import dataset_file
 from apps.catalog.models import Dataset, MLApp, MLModel, SourceType
 from apps.catalog.s3_import import import_problem
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
-from apps.core.storage import UnsafePathError, safe_join, storage_root
+from apps.core.storage import UnsafePathError, storage_root
 from apps.core.text import name_problem, shown
 from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, ShardStatus
 from apps.projects.models import Project
 from worker import dispatch
 from worker.readers import DatasetReadError, count_samples, table_units
+from worker.remote import DataPath
 from worker.runners.registry import plugin_for
 from worker.table_schema import table_problems
 from worker.tables import Columns
@@ -33,12 +34,12 @@ logger = logging.getLogger(__name__)
 JOB_NAME_MAX_LENGTH = 100  # Job.name
 
 
-def _in_dataset(*, dataset: Dataset, relative_path: str, field: str) -> Path:
-    """`relative_path` resolved inside the dataset by the safe join (it may not exist);
-    a ValidationError keyed by `field` otherwise."""
+def _in_dataset(*, dataset: Dataset, relative_path: str, field: str) -> DataPath:
+    """`relative_path` resolved inside the dataset (it may not exist); a ValidationError
+    keyed by `field` otherwise."""
     try:
-        return safe_join(storage_root() / dataset.folder, relative_path)
-    except UnsafePathError as exc:
+        return dataset_file(dataset, relative_path)
+    except (UnsafePathError, DatasetReadError) as exc:
         raise ValidationError({field: str(exc)}) from exc
 
 

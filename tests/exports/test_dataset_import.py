@@ -13,6 +13,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.catalog import s3_import
+from apps.catalog.locations import s3_target
 from apps.catalog.models import Dataset, DatasetImport, ImportStatus, MLApp
 from apps.core.storage import storage_root
 from apps.exports import s3
@@ -135,7 +136,7 @@ def test_a_part_resumes_with_a_ranged_get_and_a_bad_part_is_refused(
 ):
     imp = DatasetImport(bucket=bucket, prefix="data/", endpoint_url=s3_server.endpoint,
                         access_key_id=s3_server.access_key_id)  # fmt: skip
-    target = s3_import._target(imp)
+    target = s3_target(imp)
     client = s3.client_for(target, s3_server.secret_access_key)
     [obj] = [o for o in s3.list_objects(target, s3_server.secret_access_key, limit=10)
              if o.key == "data/reviews.csv"]  # fmt: skip

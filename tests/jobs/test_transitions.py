@@ -201,3 +201,22 @@ def test_quit_of_a_running_job_asks_a_worker_to_merge(
     assert revoked == [["t-1"]]
     assert sent == [(dispatch.JOB_FINALIZE, job.pk)]
     assert not Job.objects.get(pk=job.pk).finalizing  # the web process merged nothing
+
+
+def test_a_merge_that_breaks_unexpectedly_still_ends_the_job(job, monkeypatch):
+    # Any error in the merge, not only a full disk: a job left RUNNING is never told about.
+    from worker import finishing
+
+    Job.objects.filter(pk=job.pk).update(status=J.RUNNING)
+    JobShard.objects.create(job=job, index=0, start=0, end=10, status=S.DONE, attempts=1)
+
+    def broken(job):
+        raise TypeError("a reader the merge did not expect")
+
+    monkeypatch.setattr(finishing, "_finalize", broken)
+    assert finishing.job_maybe_finalize(job.pk) == J.FAILED
+    job.refresh_from_db()
+    assert job.status == J.FAILED
+    assert job.error_message == (
+        "Internal error while writing the results (TypeError); see the worker's log."
+    )

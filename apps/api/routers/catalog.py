@@ -69,6 +69,7 @@ def _import_out(dataset: Dataset) -> dict[str, Any] | None:
     return {
         "uri": imp.uri,
         "endpoint_url": imp.endpoint_url,
+        "linked": imp.linked,
         "status": imp.status,
         "message": imp.message,
         "objects_total": imp.objects_total,
@@ -151,7 +152,9 @@ def dataset_add_view(
 @router.post("/datasets/import", response={201: DatasetOut, **BODY_ERRORS, 409: Message})
 def dataset_import_view(request: HttpRequest, payload: DatasetImportIn) -> Any:
     """Import a dataset from S3: the objects under `s3_uri` are copied by a worker (poll
-    `GET /datasets/{id}` for `s3_import.status`); the secret is never stored."""
+    `GET /datasets/{id}` for `s3_import.status`); the secret is never stored. With
+    `link`, nothing is copied: jobs read the objects in place, and the secret is kept
+    encrypted in Redis until the dataset is deleted."""
     user = request_user(request)
     credentials = S3CredentialsForm(payload.dict())  # the same checks as the web form's
     if not credentials.is_valid():
@@ -165,6 +168,7 @@ def dataset_import_view(request: HttpRequest, payload: DatasetImportIn) -> Any:
         visibility=payload.visibility,
         description=payload.description,
         default_path=payload.default_path,
+        link=payload.link,
         **credentials.cleaned_data,
     )
     return Status(201, dataset_out(dataset, user))
@@ -181,9 +185,9 @@ def dataset_import_view(request: HttpRequest, payload: DatasetImportIn) -> Any:
     },
 )
 def dataset_import_resume_api(request: HttpRequest, ref: str) -> Any:
-    """Resume a failed import where it stopped: JSON `{"secret_access_key"}` (the secret
-    is asked again). The dataset is looked up first, so another user's gets a 404 whatever
-    the body."""
+    """Resume a failed import where it stopped, or give a linked dataset its credentials
+    again: JSON `{"secret_access_key"}`. The dataset is looked up first, so another
+    user's gets a 404 whatever the body."""
     user = request_user(request)
     dataset = _owned(Dataset.objects.filter(owner=user), ref, "dataset")
     try:

@@ -35,11 +35,13 @@ def dataset_import_view(request: HttpRequest) -> HttpResponse:
                 visibility=data["visibility"],
                 description=data["description"],
                 default_path=data["default_path"],
+                link=data["link"],
             )
         except ValidationError as exc:
             add_errors_to_form(form, exc)
         else:
-            messages.success(request, f"Dataset '{dataset.name}': the import from S3 is queued.")
+            what = "the link is being checked" if data["link"] else "the import is queued"
+            messages.success(request, f"Dataset '{dataset.name}': {what}.")
             return redirect("catalog:dataset_detail", pk=dataset.pk)
     return render(
         request,
@@ -75,5 +77,5 @@ def dataset_import_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "The import goes on where it stopped.")
+            messages.success(request, "The credentials are taken; the import goes on.")
     return redirect("catalog:dataset_detail", pk=dataset.pk)
