@@ -465,7 +465,7 @@ def test_help_describes_every_command_and_subcommand():
         "project": {"create", "list", "delete"},
         "app": {"list"},
         "model": {"list", "add", "delete"},
-        "dataset": {"list", "add", "delete"},
+        "dataset": {"list", "add", "delete", "resume"},
     }
     for group, names in expected.items():
         commands = _commands(_help(group))
