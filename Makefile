@@ -77,6 +77,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python manage.py llm_prepare
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.tables
+	$(BIN)/python -m bench.sharing
 
 # Fault drills that need root tricks (a tmpfs mounted over the results folder); the other
 # faults (worker kill, Redis and web restarts) are tests in tests/faults.

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.exports",
     "apps.api",
     "apps.openai_api",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,7 @@ CELERY_TASK_ROUTES = {
     "apps.exports.tasks.*": {"queue": "exports"},
     "apps.openai_api.tasks.*": {"queue": "exports"},
     "apps.catalog.tasks.*": {"queue": "exports"},
+    "apps.webhooks.tasks.*": {"queue": "exports"},
 }
 # Longer than any shard may take (see SHARD_MAX_SECONDS), or Redis hands a running shard
 # to a second worker.
@@ -196,6 +198,17 @@ JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 600, minimum=10)
 SHARD_STALE_SECONDS = env_int("SHARD_STALE_SECONDS", 15, minimum=5)
 PROGRESS_INTERVAL_SECONDS = env_float("PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.1)
 MAX_SHARDS = env_int("MAX_SHARDS", 64, minimum=1)
+# Fair share (worker.scheduler): the worker processes of all worker machines together, and
+# how many shards may be queued or running at once (one more than the processes, so none
+# idles between a shard's end and the next refill).
+WORKER_SLOTS = env_int("WORKER_SLOTS", CELERY_WORKER_CONCURRENCY, minimum=1)
+SHARDS_IN_FLIGHT = env_int("SHARDS_IN_FLIGHT", WORKER_SLOTS + 1, minimum=1)
+# Webhooks (apps.webhooks): whether endpoints may be private or loopback addresses (an
+# operator's choice: off, a user could make the server call its own admin port), the
+# first retry's wait (each later one 4× longer, at most 6 h) and how long to keep trying.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0, minimum=0.1)
+WEBHOOK_RETRY_SECONDS = env_int("WEBHOOK_RETRY_SECONDS", 24 * 3600, minimum=60)
 
 # --- Results exports (S3 uploads) -----------------------------------------------------
 # Files bigger than the threshold go up in parts of EXPORT_MULTIPART_CHUNKSIZE (S3's

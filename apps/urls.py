@@ -21,4 +21,5 @@ urlpatterns = [
     path("hub/", include("apps.catalog.urls")),
     path("", include("apps.jobs.urls")),
     path("", include("apps.exports.urls")),
+    path("", include("apps.webhooks.urls")),
 ]

@@ -36,6 +36,7 @@ JOB_FIELDS = [
     "dataset",
     "dataset_path",
     "settings",
+    "priority",
     "status",
     "total_samples",
     "done_samples",
@@ -112,6 +113,8 @@ def cmd_job_create(args: argparse.Namespace) -> int:
         body["carry_columns"] = [c.strip() for c in args.carry.split(",") if c.strip()]
     if args.joined_output is not None:
         body["settings"]["joined_output"] = args.joined_output
+    if args.priority:
+        body["priority"] = args.priority
     if args.idempotency_key:
         body["idempotency_key"] = args.idempotency_key
     c = client()

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cli import catalog, jobs
+from cli import catalog, jobs, webhooks
 from cli.client import Client
 from cli.common import Interrupted
 from cli.config import Config, config_save, host_problem
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--token", help="API token (else BATCHSTUDIO_TOKEN or a prompt)")
 
     _job_commands(_group(sub, "job", "batch inference jobs"), common)
+    webhooks.add_commands(sub, common, _command, _group, _name("project"))
 
     project = _group(sub, "project", "projects, which hold jobs")
     p = _command(
@@ -242,6 +243,12 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
         choices=["auto", "none", "jsonl", "csv", "parquet"],
         help="also write results_joined.<ext> (auto: jsonl when an ID column is chosen)",
     )
+    create.add_argument(
+        "--priority",
+        choices=["low", "normal", "high"],
+        help="orders dispatch among your own jobs (the workers are shared fairly between "
+        "users); default normal",
+    )
     create.add_argument("--idempotency-key", help="a retried create returns the first job")
     create.add_argument(
         "--wait",
@@ -270,6 +277,7 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
         return p
 
     job_cmd("info", jobs.cmd_job_info, "show a job")
+    job_cmd("webhooks", webhooks.cmd_job_webhooks, "list a job's webhook deliveries")
     job_cmd(
         "stop", jobs.cmd_job_stop, "quit a job, keeping finished samples (says so if it had ended)"
     ).add_argument("--wait", action="store_true", help="wait until it has stopped")

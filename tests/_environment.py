@@ -19,6 +19,10 @@ os.environ.pop("REDIS_URL", None)
 os.environ["PLAIN_STATIC"] = "1"
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # sync Playwright beside live_server
 os.environ["SHARD_STALE_SECONDS"] = "5"
+# The webhook receivers of the tests listen on loopback, and a retry comes within seconds
+# (tests that check the refusal of private addresses turn the setting off in-process).
+os.environ["WEBHOOK_ALLOW_PRIVATE"] = "1"
+os.environ["WEBHOOK_RETRY_BASE_SECONDS"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Weights assembled once (the built-in LLM's conversion takes minutes) outlive the session:

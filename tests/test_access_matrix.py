@@ -20,6 +20,7 @@ from apps.catalog.models import MLApp
 from apps.catalog.services import dataset_add
 from apps.openai_api.files import file_create
 from apps.openai_api.services import batch_create
+from apps.webhooks.services import webhook_add
 from tests.conftest import wait_for_job
 from tests.factories import make_project, sentiment_job
 
@@ -37,8 +38,8 @@ PUBLIC = {
     "openai:api-root",
 }
 
-# Which of the owner's objects fills a route's parameters.
-OBJECT_ROUTES: dict[str, str] = {
+# Which of the owner's objects fills a route's parameters (a tuple: one per parameter).
+OBJECT_ROUTES: dict[str, str | tuple[str, ...]] = {
     "projects:detail": "project",
     "projects:delete": "project",
     "jobs:new": "project",
@@ -78,6 +79,12 @@ OBJECT_ROUTES: dict[str, str] = {
     "openai:file_content": "openai_file",
     "openai:batch_get": "openai_batch",
     "openai:batch_cancel": "openai_batch",
+    "webhooks:add": "project",
+    "webhooks:delete": ("project", "webhook"),
+    "api:webhook_list": "project",
+    "api:webhook_add_view": "project",
+    "api:webhook_delete_view": ("project", "webhook"),
+    "api:job_deliveries": "job",
 }
 
 
@@ -93,8 +100,10 @@ class Route:
 
     def url(self, objects: dict[str, Any]) -> str:
         path = "/" + self.pattern
-        for param in self.params:
-            obj = objects[OBJECT_ROUTES[self.name]]
+        kinds = OBJECT_ROUTES[self.name] if self.params else ()
+        kinds = (kinds,) * len(self.params) if isinstance(kinds, str) else kinds
+        for param, kind in zip(self.params, kinds, strict=True):
+            obj = objects[kind]
             key = str(getattr(obj, "public_id", obj.pk))  # the OpenAI API's ids are strings
             path = path.replace(f"<int:{param}>", key).replace(f"<{param}>", key)
         return path
@@ -144,6 +153,7 @@ def objects(owner, colleague, catalog, live_worker):
         user=owner, name="matrix-model", ml_app=app, uploads=[_zip_upload(_hf_files())]
     )
     token, _ = api_token_create(user=owner, name="matrix")
+    webhook = webhook_add(user=owner, project=project, url="http://127.0.0.1:9/matrix", events=[])
     openai_file = file_create(
         user=owner, upload=SimpleUploadedFile("matrix.jsonl", b"{}\n"), purpose="batch"
     )
@@ -164,6 +174,7 @@ def objects(owner, colleague, catalog, live_worker):
         "model": model,
         "token": token,
         "membership": colleague.membership,
+        "webhook": webhook,
     }
 
 
@@ -226,6 +237,7 @@ def test_outsiders_get_404_for_every_object_route(objects, outsider, owner):
         "membership",
         "openai_file",
         "openai_batch",
+        "webhook",
     ):
         objects[name].refresh_from_db()  # raises DoesNotExist if a route deleted it
     assert objects["job"].status == "COMPLETED"
@@ -272,6 +284,9 @@ WRITE_ONLY = {
     "jobs:delete",
     "exports:create",
     "openai:batch_cancel",
+    "webhooks:add",
+    "webhooks:delete",
+    "api:webhook_delete_view",
 }
 # Pages that also take a POST (a form posting to itself).
 FORM_PAGES = {

@@ -15,9 +15,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "worker.tasks.jobs_reap_stale", "schedule": 30.0},
     "expire-openai-batches": {"task": "apps.openai_api.tasks.batches_expire", "schedule": 60.0},
+    "send-due-webhooks": {"task": "apps.webhooks.tasks.webhooks_due", "schedule": 30.0},
 }
 app.autodiscover_tasks(
-    ["worker", "apps.exports", "apps.openai_api", "apps.catalog"], related_name="tasks"
+    ["worker", "apps.exports", "apps.openai_api", "apps.catalog", "apps.webhooks"],
+    related_name="tasks",
 )
 
 

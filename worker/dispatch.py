@@ -29,6 +29,8 @@ JOBS_REAP_STALE = "worker.tasks.jobs_reap_stale"  # sent by the beat (worker.cel
 EXPORT_UPLOAD = "apps.exports.tasks.export_upload"
 OPENAI_BATCH_OUTPUTS = "apps.openai_api.tasks.batch_outputs"
 DATASET_IMPORT = "apps.catalog.tasks.dataset_import"
+WEBHOOK_DELIVER = "apps.webhooks.tasks.webhook_deliver"
+WEBHOOKS_DUE = "apps.webhooks.tasks.webhooks_due"  # sent by the beat (worker.celery)
 TASK_NAMES = (
     JOB_PLAN,
     SHARD_RUN,
@@ -37,6 +39,8 @@ TASK_NAMES = (
     EXPORT_UPLOAD,
     OPENAI_BATCH_OUTPUTS,
     DATASET_IMPORT,
+    WEBHOOK_DELIVER,
+    WEBHOOKS_DUE,
 )
 
 

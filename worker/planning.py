@@ -1,9 +1,9 @@
-"""Planning: count a QUEUED job's samples, cut them into shards and queue one task each."""
+"""Planning: count a QUEUED job's samples and cut them into shards, which worker.scheduler
+sends to the workers."""
 
 from __future__ import annotations
 
 import math
-import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.catalog.models import SourceType
 from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, JobStatus
-from worker import dispatch
+from worker import scheduler
 from worker.messages import os_message, user_message
 from worker.paths import JobInputError, job_input_path, model_ref, results_dir
 from worker.readers import DatasetReadError, count_samples, line_offsets, table_units
@@ -104,16 +104,15 @@ def _plan_commit(
         # Before any shard is queued, so a fast quit or finalize always finds the folder.
         results_dir(job).mkdir(parents=True, exist_ok=True)
 
-        shards = JobShard.objects.bulk_create(
+        JobShard.objects.bulk_create(
             JobShard(
                 job_id=job.pk,
                 index=i,
                 start=s,
                 end=e,
                 input_offset=offsets[i] if offsets else None,
-                task_id=str(uuid.uuid4()),
             )
             for i, (s, e) in enumerate(ranges)
         )
-        for shard in shards:
-            dispatch.send_on_commit(dispatch.SHARD_RUN, shard.pk, task_id=shard.task_id)
+        # None is sent here: the scheduler sends them, fairly among the jobs, as room is made.
+        transaction.on_commit(scheduler.refill)

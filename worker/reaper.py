@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.jobs import transitions
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
-from worker import dispatch
+from worker import dispatch, scheduler
 from worker.finishing import job_maybe_finalize
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _requeue_lost_messages(*, settled: datetime, alive_since: datetime) -> int:
     since `alive_since` get new messages; older ones are left to the abandoned-job check.
     Returns how many messages were sent again.
     """
-    lost_shards = JobShard.objects.filter(
+    lost_shards = JobShard.objects.exclude(task_id="").filter(  # the scheduler sends the rest
         status=ShardStatus.PENDING,
         job__status=JobStatus.RUNNING,
         job__started_at__lt=settled,
@@ -84,6 +84,7 @@ def jobs_reap_stale() -> int:
     keeps its finished shards and ends FAILED with a message (STOPPED if it was quitting);
     a job that never left QUEUED in that time ends FAILED with a message too.
     """
+    scheduler.refill()  # in case a refill died with its worker
     current = timezone.now()
     lost_before = current - timedelta(seconds=3 * settings.SHARD_STALE_SECONDS)
     lost = JobShard.objects.filter(status=ShardStatus.RUNNING, heartbeat_at__lt=lost_before)

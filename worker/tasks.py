@@ -8,7 +8,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from worker import dispatch, finishing, planning, reaper, shards
+from worker import dispatch, finishing, planning, reaper, scheduler, shards
 
 
 @shared_task(name=dispatch.JOB_PLAN, acks_late=True)
@@ -23,6 +23,7 @@ def shard_run(self, shard_id: int) -> str | None:  # type: ignore[no-untyped-def
         # Another worker holds this shard (a redelivery): look again once its heartbeat
         # would have gone stale, and take it over then if that worker died.
         raise self.retry(countdown=settings.SHARD_STALE_SECONDS)
+    scheduler.refill()  # this shard's place in the pool is free: the next one, fairly
     return status
 
 
@@ -30,6 +31,7 @@ def shard_run(self, shard_id: int) -> str | None:  # type: ignore[no-untyped-def
 def job_finalize(job_id: int) -> None:
     """Sent by a quit (apps.jobs.services): merge the job once its shards have let go."""
     finishing.job_maybe_finalize(job_id)
+    scheduler.refill()  # the quit job's places go to the others
 
 
 @shared_task(name=dispatch.JOBS_REAP_STALE)

@@ -1,6 +1,7 @@
 """REST API v1 (used by the `batchstudio` CLI). OpenAPI schema at /api/v1/openapi.json.
 
-One router per resource in apps/api/routers/ (account, catalog, projects, jobs, results);
+One router per resource in apps/api/routers/ (account, catalog, projects, jobs, results,
+webhooks);
 every answer that is not a success is made in apps/api/errors.py.
 """
 
@@ -11,7 +12,7 @@ from ninja.operation import Operation
 
 from apps.api import errors
 from apps.api.auth import TokenAuth
-from apps.api.routers import account, catalog, jobs, projects, results
+from apps.api.routers import account, catalog, jobs, projects, results, webhooks
 
 
 class BatchStudioAPI(NinjaAPI):
@@ -29,5 +30,5 @@ api = BatchStudioAPI(
     urls_namespace="api",
 )
 errors.install_handlers(api)
-for module in (account, catalog, projects, jobs, results):
+for module in (account, catalog, projects, jobs, results, webhooks):
     api.add_router("", module.router)

@@ -139,6 +139,9 @@ class JobCreateIn(_In):
     carry_columns: list[str] | None = Field(
         None, max_length=100, description="Table columns copied beside each prediction"
     )
+    priority: Literal["low", "normal", "high"] = Field(
+        "normal", description="Orders dispatch among your own jobs (fair share between users)"
+    )
     idempotency_key: str | None = Field(
         None,
         max_length=128,
@@ -159,6 +162,7 @@ class JobOut(Schema):
     dataset_path: str
     settings: dict[str, Any]
     joined_file: str | None
+    priority: Literal["low", "normal", "high"]
     status: str
     total_samples: int | None
     done_samples: int

@@ -21,6 +21,7 @@ from apps.catalog.selectors import datasets_visible_to, ml_apps_list, models_vis
 from apps.catalog.settings_schema import FieldSpec
 from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import NameField
+from apps.jobs.models import JobPriority
 from apps.jobs.selectors import model_speeds, table_preview
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, JobCheck, job_check, job_settings_check
 from apps.jobs.table_fields import column_field
@@ -138,6 +139,15 @@ class BatchJobForm(forms.Form):
         help_text="A file or folder inside the dataset, e.g. test.txt; empty means the "
         "whole dataset.",
     )
+    priority = forms.TypedChoiceField(
+        label="Priority",
+        choices=JobPriority.choices,
+        coerce=int,
+        initial=JobPriority.NORMAL,
+        required=False,  # a form posted by a script without it means normal
+        empty_value=None,
+        help_text="Orders your own jobs; the workers are shared fairly between users.",
+    )
 
     def __init__(
         self,
@@ -177,6 +187,10 @@ class BatchJobForm(forms.Form):
             self.fields[SETTING_PREFIX + spec["name"]] = field
         self._narrow_choices()
         self._live_attrs()
+
+    def clean_priority(self) -> int:
+        value = self.cleaned_data.get("priority")
+        return JobPriority.NORMAL if value is None else int(value)
 
     def _live_attrs(self) -> None:
         """HTMX wiring (netbox HTMXSelect style); without JavaScript these attrs do nothing."""

@@ -16,6 +16,18 @@ class JobStatus(models.TextChoices):
     STOPPED = "STOPPED", "Stopped"
 
 
+class JobPriority(models.IntegerChoices):
+    """Orders dispatch within its owner's share of the workers (worker.scheduler)."""
+
+    LOW = 0, "Low"
+    NORMAL = 1, "Normal"
+    HIGH = 2, "High"
+
+    @classmethod
+    def from_name(cls, name: str) -> JobPriority:
+        return cls[name.strip().upper()]
+
+
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.STOPPING)
 TERMINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
 
@@ -45,6 +57,7 @@ class Job(models.Model):
     dataset_name = models.CharField(max_length=150)
     dataset_path = models.CharField(max_length=500, blank=True)
     settings = models.JSONField(default=dict)
+    priority = models.SmallIntegerField(choices=JobPriority.choices, default=JobPriority.NORMAL)
     status = models.CharField(
         max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )

@@ -20,7 +20,7 @@ from apps.catalog.settings_schema import settings_validate
 from apps.core.storage import UnsafePathError, storage_root
 from apps.core.text import name_problem, shown
 from apps.jobs import transitions
-from apps.jobs.models import Job, JobShard, ShardStatus
+from apps.jobs.models import Job, JobPriority, JobShard, ShardStatus
 from apps.projects.models import Project
 from worker import dispatch
 from worker.readers import DatasetReadError, count_samples, table_units
@@ -228,6 +228,7 @@ def job_create(
     dataset: Dataset | None,
     dataset_path: str = "",
     settings: dict[str, Any] | None = None,
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Check a job's raw values and queue it (the API; the wizard's form checks first)."""
     check = job_check(
@@ -242,11 +243,11 @@ def job_create(
     )
     if check.spec is None:
         raise ValidationError(check.errors)
-    return job_submit(user=user, spec=check.spec)
+    return job_submit(user=user, spec=check.spec, priority=priority)
 
 
 @transaction.atomic
-def job_submit(*, user: Any, spec: JobSpec) -> Job:
+def job_submit(*, user: Any, spec: JobSpec, priority: int = JobPriority.NORMAL) -> Job:
     """Write a job that job_check passed in this request, and queue it once committed.
 
     Nothing is read again: only the name may have been taken since, and the database's
@@ -265,6 +266,7 @@ def job_submit(*, user: Any, spec: JobSpec) -> Job:
                 dataset_name=spec.dataset.name,
                 dataset_path=spec.dataset_path,
                 settings=spec.settings,
+                priority=priority,
                 results_filename=plugin_for(spec.ml_app.key).results_name(
                     spec.ml_app.results_name_for(spec.dataset.name), spec.settings
                 ),

@@ -89,6 +89,16 @@ def test_job_create_like_the_reference_cli(api, owner, catalog, redis_server):
     assert "Duplicate job" in duplicate.json()["message"] and duplicate.json()["field"] == "job"
 
 
+def test_priority_is_taken_shown_and_refused_when_unknown(api, owner, catalog, redis_server):
+    make_project(owner, "Demo")
+    high = _create(api, priority="high")
+    assert high.status_code == 201 and high.json()["priority"] == "high"
+    assert Job.objects.get(pk=high.json()["id"]).get_priority_display() == "High"
+    assert _create(api, job="j2").json()["priority"] == "normal"
+    bad = _create(api, job="j3", priority="urgent")
+    assert bad.status_code == 400 and bad.json()["field"] == "priority"
+
+
 def test_idempotency_key_returns_the_first_job(api, owner, catalog, redis_server):
     make_project(owner, "Demo")
     first = _create(api, idempotency_key="abc")

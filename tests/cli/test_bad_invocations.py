@@ -458,14 +458,18 @@ def _commands(help_text: str) -> dict[str, str]:
 
 def test_help_describes_every_command_and_subcommand():
     groups = _commands(_help())
-    assert set(groups) == {"login", "job", "project", "app", "model", "dataset"}
+    assert set(groups) == {"login", "job", "project", "app", "model", "dataset", "webhook"}
     assert all(groups.values()), groups
     expected = {
-        "job": {"create", "list", "info", "stop", "delete", "download", "upload", "exports"},
+        "job": {
+            *("create", "list", "info", "stop", "delete", "download", "upload", "exports"),
+            "webhooks",
+        },
         "project": {"create", "list", "delete"},
         "app": {"list"},
         "model": {"list", "add", "delete"},
         "dataset": {"list", "add", "delete", "resume"},
+        "webhook": {"list", "add", "remove"},
     }
     for group, names in expected.items():
         commands = _commands(_help(group))

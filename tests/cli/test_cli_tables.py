@@ -63,12 +63,15 @@ def test_cli_takes_the_columns_and_downloads_the_joined_file(
             "team",
             "--joined-output",
             "csv",
+            "--priority",
+            "low",
             "--wait",
             "--json",
         )  # fmt: skip
     )
     job = json.loads(created.stdout)
     assert job["status"] == "COMPLETED" and job["joined_file"] == "results_joined.csv"
+    assert job["priority"] == "low"
     assert job["settings"]["carry_columns"] == ["team"]
 
     cli("job", "download", "t1", "--project", "tables", "--joined", "-o", f"{tmp_path}/")

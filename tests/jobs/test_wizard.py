@@ -386,8 +386,11 @@ def test_preflight_shows_sample_count_and_results_file(owner_client, project, fo
 def test_valid_form_queues_the_job_and_lands_on_its_window(
     owner_client, project, form_data, htmx, live_worker
 ):
-    response = _post(owner_client, project, {**form_data, "setting_batch_size": "8"}, htmx)
+    data = {**form_data, "setting_batch_size": "8", "priority": "2" if htmx else ""}
+    response = _post(owner_client, project, data, htmx)
     job = Job.objects.get()
+    # A choice of priority is kept; a form posted without one means normal.
+    assert job.get_priority_display() == ("High" if htmx else "Normal")
     if htmx:
         assert response.status_code == 200 and response["HX-Redirect"] == f"/jobs/{job.pk}/"
     else:

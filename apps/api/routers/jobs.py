@@ -21,7 +21,7 @@ from apps.api.services import (
 )
 from apps.core.storage import display_path
 from apps.core.text import name_problem, shown
-from apps.jobs.models import Job, JobStatus
+from apps.jobs.models import Job, JobPriority, JobStatus
 from apps.jobs.selectors import jobs_for_user
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create, job_delete, job_quit
 from worker.joined import joined_name
@@ -46,6 +46,7 @@ def job_out(job: Job) -> dict[str, Any]:
         "dataset_path": job.dataset_path,
         "settings": job.settings,
         "joined_file": joined_name(job.settings),
+        "priority": JobPriority(job.priority).name.lower(),
         "status": job.status,
         "total_samples": job.total_samples,
         "done_samples": job.done_samples,
@@ -137,6 +138,7 @@ def job_create_view(request: HttpRequest, payload: JobCreateIn) -> Any:
                 dataset=dataset,
                 dataset_path=payload.path,
                 settings=settings,
+                priority=JobPriority.from_name(payload.priority),
             )
             if key:
                 idempotency_key_record(user=user, key=key, fingerprint=fingerprint, job=job)

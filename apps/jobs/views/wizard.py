@@ -57,7 +57,11 @@ def _job_new_post(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     form = BatchJobForm(data, user=request.user, project=project)
     if form.is_valid() and form.check is not None and form.check.spec is not None:
         try:
-            job = job_submit(user=request.user, spec=form.check.spec)
+            job = job_submit(
+                user=request.user,
+                spec=form.check.spec,
+                priority=form.cleaned_data["priority"],
+            )
         except ValidationError as exc:  # e.g. a concurrent job took the name
             add_errors_to_form(form, exc)
         else:

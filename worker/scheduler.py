@@ -1,0 +1,135 @@
+"""Fair share: which shards go to the broker next, so that many jobs share one pool of workers.
+
+Planning records every shard of a job but sends none; `refill` sends shards while fewer than
+SHARDS_IN_FLIGHT (the worker processes plus one, so no process idles between a finish and
+the next refill) are in the broker or running. It is called whenever room may have been
+made: after planning, after every shard task, after a quit's merge and by the reaper every
+30 s (which also covers a refill lost with a killed worker). The broker's queue therefore
+stays about as long as the pool, and a new job's first shard runs on the next free process
+instead of behind every shard of the jobs before it.
+
+The next shard is chosen by:
+1. the user with the fewest shards in flight (round-robin between users; ties go to the
+   user whose oldest waiting job is oldest);
+2. among that user's jobs, the highest priority, then the fewest shards in flight
+   (round-robin between a user's jobs), then the oldest;
+3. that job's lowest-index shard not yet sent.
+
+A shard is sent once: the conditional UPDATE that gives it its task id is the claim, so two
+workers refilling at once never send the same shard (at worst they overshoot the budget by
+a few shards, which only lengthens the queue a little).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+
+from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
+from worker import dispatch
+
+IN_FLIGHT = (ShardStatus.PENDING, ShardStatus.RUNNING)
+
+
+@dataclass
+class _Waiting:
+    job_id: int
+    user_id: int
+    priority: int
+    created_at: datetime
+    in_flight: int
+
+
+def _waiting_jobs() -> list[_Waiting]:
+    """RUNNING jobs with shards not yet sent, and how many of theirs are in flight."""
+    rows = (
+        Job.objects.filter(status=JobStatus.RUNNING, shards__status=ShardStatus.PENDING)
+        .annotate(
+            unsent=Count("shards", filter=Q(shards__task_id="")),
+        )
+        .filter(unsent__gt=0)
+        .values_list("pk", "owner_id", "priority", "created_at")
+        .distinct()
+    )
+    in_flight = _in_flight_by_job()
+    return [
+        _Waiting(pk, owner, priority, created, in_flight.get(pk, 0))
+        for pk, owner, priority, created in rows
+    ]
+
+
+def _in_flight_by_job() -> dict[int, int]:
+    sent = (
+        JobShard.objects.filter(status__in=IN_FLIGHT, job__status=JobStatus.RUNNING)
+        .exclude(task_id="")
+        .values("job_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["job_id"]: row["n"] for row in sent}
+
+
+def _in_flight_by_user() -> Counter[int]:
+    sent = (
+        JobShard.objects.filter(status__in=IN_FLIGHT, job__status=JobStatus.RUNNING)
+        .exclude(task_id="")
+        .values("job__owner_id")
+        .annotate(n=Count("pk"))
+    )
+    return Counter({row["job__owner_id"]: row["n"] for row in sent})
+
+
+def next_job(waiting: list[_Waiting], by_user: Counter[int]) -> _Waiting:
+    """The job whose shard goes next (the order in the module's docstring)."""
+    oldest: dict[int, datetime] = {}
+    for job in waiting:
+        oldest[job.user_id] = min(oldest.get(job.user_id, job.created_at), job.created_at)
+    user = min(oldest, key=lambda u: (by_user[u], oldest[u], u))
+    mine = [job for job in waiting if job.user_id == user]
+    return min(mine, key=lambda j: (-j.priority, j.in_flight, j.created_at, j.job_id))
+
+
+def _send_next_shard(job_id: int) -> bool:
+    """Give the job's lowest-index unsent shard a task id and send it; False if none."""
+    for shard_id in (
+        JobShard.objects.filter(job_id=job_id, status=ShardStatus.PENDING, task_id="")
+        .order_by("index")
+        .values_list("pk", flat=True)[:4]
+    ):
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            if JobShard.objects.filter(pk=shard_id, status=ShardStatus.PENDING, task_id="").update(
+                task_id=task_id
+            ):
+                dispatch.send_on_commit(dispatch.SHARD_RUN, shard_id, task_id=task_id)
+                return True
+    return False
+
+
+def refill() -> int:
+    """Send shards, fairly, until SHARDS_IN_FLIGHT are in flight; how many were sent."""
+    by_user = _in_flight_by_user()
+    room = settings.SHARDS_IN_FLIGHT - sum(by_user.values())
+    if room <= 0:
+        return 0
+    waiting = _waiting_jobs()
+    sent = 0
+    while room > 0 and waiting:
+        job = next_job(waiting, by_user)
+        if not _send_next_shard(job.job_id):
+            waiting.remove(job)  # sent by someone else meanwhile, or quit
+            continue
+        job.in_flight += 1
+        by_user[job.user_id] += 1
+        room -= 1
+        sent += 1
+        if not JobShard.objects.filter(
+            job_id=job.job_id, status=ShardStatus.PENDING, task_id=""
+        ).exists():
+            waiting.remove(job)
+    return sent
