@@ -63,6 +63,7 @@ OBJECT_ROUTES: dict[str, str | tuple[str, ...]] = {
     "catalog:dataset_import_resume": "dataset",
     "accounts:token_revoke": "token",
     "accounts:member_remove": "membership",
+    "accounts:member_limit": "membership",
     "api:project_delete_view": "project",
     "api:job_info": "job",
     "api:job_delete_view": "job",
@@ -271,6 +272,7 @@ REDIRECTS = {"home": "/projects/"}
 WRITE_ONLY = {
     "accounts:token_revoke",
     "accounts:member_remove",
+    "accounts:member_limit",
     "api:project_delete_view",
     "api:job_quit_view",
     "api:model_delete_view",

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import Membership
 from apps.catalog.models import SourceType
 from apps.jobs import transitions
+from apps.jobs.forecast import first_finish
 from apps.jobs.models import Job, JobShard, JobStatus
 from worker import scheduler
 from worker.messages import os_message, user_message
@@ -54,6 +56,9 @@ def job_plan(job_id: int) -> None:
     """QUEUED → RUNNING: count the samples, record the shards and queue one task each."""
     job = Job.objects.select_related("dataset", "ml_app", "model").filter(pk=job_id).first()
     if job is None or job.status != JobStatus.QUEUED:
+        return
+    if reason := scheduler.cap_reason(job):  # checked again under a lock at the commit
+        scheduler.hold(job, reason)
         return
     try:
         path = job_input_path(job)
@@ -99,8 +104,17 @@ def _plan_commit(
     job: Job, *, total: int, ranges: list[tuple[int, int]], offsets: list[int] | None
 ) -> None:
     with transaction.atomic():
-        if not transitions.job_start(job_id=job.pk, total=total, at=timezone.now()):
+        # One planner at a time per user, so two of their jobs cannot both pass the cap.
+        list(Membership.objects.select_for_update().filter(user_id=job.owner_id))
+        if reason := scheduler.cap_reason(job):
+            scheduler.hold(job, reason)
             return
+        started = timezone.now()
+        if not transitions.job_start(job_id=job.pk, total=total, at=started):
+            return
+        Job.objects.filter(pk=job.pk).update(
+            first_predicted_finish=first_finish(job, total, started)
+        )
         # Before any shard is queued, so a fast quit or finalize always finds the folder.
         results_dir(job).mkdir(parents=True, exist_ok=True)
 

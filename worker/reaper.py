@@ -65,7 +65,10 @@ def _requeue_lost_messages(*, settled: datetime, alive_since: datetime) -> int:
                 dispatch.send_on_commit(dispatch.SHARD_RUN, shard_id, task_id=task_id)
                 sent += 1
     lost_jobs = Job.objects.filter(
-        status=JobStatus.QUEUED, created_at__lt=settled, created_at__gte=alive_since
+        status=JobStatus.QUEUED,
+        created_at__lt=settled,
+        created_at__gte=alive_since,
+        waiting_reason="",
     )
     for job_id in lost_jobs.values_list("pk", flat=True):
         log.warning("queueing job %s again: its message was lost", job_id)
@@ -135,7 +138,10 @@ def jobs_reap_stale() -> int:
         "job again."
     )
     reaped = 0
-    never_planned = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff)
+    # A job held by its owner's cap on running jobs waits on purpose.
+    never_planned = Job.objects.filter(
+        status=JobStatus.QUEUED, created_at__lt=cutoff, waiting_reason=""
+    )
     for job_id in never_planned.values_list("pk", flat=True):
         log.warning("job %s never reached a worker", job_id)
         reaped += transitions.job_fail_queued(

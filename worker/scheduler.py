@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
+from apps.accounts.models import Membership
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from worker import dispatch
 
@@ -111,8 +112,58 @@ def _send_next_shard(job_id: int) -> bool:
     return False
 
 
+def cap_reason(job: Job) -> str:
+    """Why `job` must wait for its owner's cap on running jobs (set by an organization
+    admin), or "" when it may start."""
+    cap = (
+        Membership.objects.filter(user_id=job.owner_id)
+        .values_list("max_running_jobs", flat=True)
+        .first()
+    )
+    if not cap:
+        return ""
+    running = (
+        Job.objects.filter(
+            owner_id=job.owner_id, status__in=(JobStatus.RUNNING, JobStatus.STOPPING)
+        )
+        .exclude(pk=job.pk)
+        .count()
+    )
+    if running < cap:
+        return ""
+    return (
+        f"Waiting: {running} of your jobs are running, the most your organization lets you "
+        f"run at once ({cap}); this one starts when one of them ends."
+    )
+
+
+def hold(job: Job, reason: str) -> None:
+    """Leave a QUEUED job queued with the reason (release_held plans it later)."""
+    Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(waiting_reason=reason)
+
+
+def release_held() -> int:
+    """Plan the held jobs whose owners are under their cap again (oldest first)."""
+    released = 0
+    for job in (
+        Job.objects.filter(status=JobStatus.QUEUED)
+        .exclude(waiting_reason="")
+        .order_by("created_at", "pk")
+    ):
+        if cap_reason(job):
+            continue
+        if Job.objects.filter(
+            pk=job.pk, status=JobStatus.QUEUED, waiting_reason=job.waiting_reason
+        ).update(waiting_reason=""):
+            dispatch.send_on_commit(dispatch.JOB_PLAN, job.pk)
+            released += 1
+    return released
+
+
 def refill() -> int:
-    """Send shards, fairly, until SHARDS_IN_FLIGHT are in flight; how many were sent."""
+    """Plan held jobs that may start now, then send shards, fairly, until SHARDS_IN_FLIGHT
+    are in flight; how many shards were sent."""
+    release_held()
     by_user = _in_flight_by_user()
     room = settings.SHARDS_IN_FLIGHT - sum(by_user.values())
     if room <= 0:

@@ -29,6 +29,9 @@ class Membership(models.Model):
         Organization, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # Set by an organization admin: at most this many of the member's jobs run at once (a
+    # job over it waits in QUEUED, saying why); None: no cap.
+    max_running_jobs = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

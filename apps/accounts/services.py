@@ -158,6 +158,18 @@ def membership_add(*, actor: Any, username: str) -> tuple[Membership, str | None
 
 
 @transaction.atomic
+def membership_limit_set(*, actor: Any, member: Membership, max_running_jobs: int | None) -> None:
+    """An admin caps (or, with None, uncaps) how many of a member's jobs run at once."""
+    from django.core.exceptions import ValidationError
+
+    admin = _require_admin(actor)
+    if member.organization_id != admin.organization_id:
+        raise ValidationError("Not a member of your organization.")
+    if max_running_jobs is not None and not 1 <= max_running_jobs <= 1000:
+        raise ValidationError("A cap on running jobs is a whole number from 1 to 1000.")
+    Membership.objects.filter(pk=member.pk).update(max_running_jobs=max_running_jobs)
+
+
 def membership_remove(*, actor: Any, member: Membership) -> None:
     """The member leaves: they get an organization of their own, and no longer see ours."""
     from django.core.exceptions import ValidationError

@@ -12,6 +12,7 @@ from apps.accounts.services import (
     api_token_revoke,
     membership_add,
     membership_ensure,
+    membership_limit_set,
     membership_remove,
 )
 
@@ -76,6 +77,28 @@ def organization(request: HttpRequest) -> HttpResponse:
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+def member_limit(request: HttpRequest, pk: int) -> HttpResponse:
+    """An admin sets (or clears, with an empty field) a member's cap on running jobs."""
+    mine = membership_ensure(request.user)
+    member = get_object_or_404(Membership, pk=pk, organization=mine.organization)
+    raw = request.POST.get("max_running_jobs", "").strip()
+    name = member.user.get_username()
+    try:
+        limit = int(raw) if raw else None
+        membership_limit_set(actor=request.user, member=member, max_running_jobs=limit)
+    except ValueError:
+        messages.error(request, "A cap on running jobs is a whole number from 1 to 1000.")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        what = f"at most {limit} running job{'s' if limit != 1 else ''}" if limit else "no cap"
+        messages.success(request, f"{name}: {what}. Waiting jobs start within 30 s.")
+    return redirect("accounts:organization")
 
 
 @require_POST

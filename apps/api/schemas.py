@@ -164,6 +164,7 @@ class JobOut(Schema):
     joined_file: str | None
     priority: Literal["low", "normal", "high"]
     status: str
+    waiting_reason: str
     total_samples: int | None
     done_samples: int
     failed_samples: int
@@ -172,6 +173,11 @@ class JobOut(Schema):
     generated_tokens: int
     tokens_per_second: float | None
     eta_seconds: float | None
+    queue_position: int | None
+    predicted_start: datetime | None
+    predicted_finish: datetime | None
+    first_predicted_finish: datetime | None
+    prediction_slipped: bool
     error_message: str
     results_file: str
     results_path: str

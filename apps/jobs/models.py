@@ -68,10 +68,14 @@ class Job(models.Model):
     # Tokens the model generated (text generation); 0 for ML Apps that generate none.
     generated_tokens = models.BigIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    # Why a QUEUED job is held back (its owner's cap on running jobs); empty otherwise.
+    waiting_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The finish predicted when planning started the job (apps.jobs.forecast), to tell a slip.
+    first_predicted_finish = models.DateTimeField(null=True, blank=True)
     # Set by the one worker that wins the right to merge the shards (conditional UPDATE).
     finalizing = models.BooleanField(default=False)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from apps.accounts.models import Membership
 from apps.catalog.models import MLApp
@@ -60,3 +61,24 @@ def test_outsider_cannot_remove_members_of_another_org(outsider_client, colleagu
 def test_members_page_lists_the_organization(owner_client, colleague, outsider):
     body = owner_client.get("/account/organization/").content.decode()
     assert "colin" in body and "olivia" in body and "oscar" not in body
+
+
+def test_an_admin_caps_a_members_running_jobs_and_a_member_cannot(
+    owner_client, owner, colleague, client
+):
+    url = reverse("accounts:member_limit", args=[colleague.membership.pk])
+    owner_client.post(url, {"max_running_jobs": "2"})
+    colleague.membership.refresh_from_db()
+    assert colleague.membership.max_running_jobs == 2
+    page = owner_client.post(url, {"max_running_jobs": "0"}, follow=True).content.decode()
+    assert "whole number from 1 to 1000" in page
+    owner_client.post(url, {"max_running_jobs": ""})
+    colleague.membership.refresh_from_db()
+    assert colleague.membership.max_running_jobs is None
+
+    client.force_login(colleague)
+    mine = reverse("accounts:member_limit", args=[colleague.membership.pk])
+    page = client.post(mine, {"max_running_jobs": "50"}, follow=True).content.decode()
+    assert "Only organization admins" in page
+    colleague.membership.refresh_from_db()
+    assert colleague.membership.max_running_jobs is None

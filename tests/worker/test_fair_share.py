@@ -79,3 +79,33 @@ def test_a_small_job_runs_between_the_shards_of_a_big_one(
     big = wait_for_job(big.pk, timeout=600)
     assert big.status == JobStatus.COMPLETED and big.done_samples == 120_000
     assert Job.objects.get(pk=big.pk).priority == JobPriority.NORMAL
+
+
+@pytest.mark.worker
+def test_a_member_over_the_cap_waits_in_queued_saying_why(
+    live_worker, make_dataset, owner, colleague
+):
+    from apps.accounts.services import membership_limit_set
+    from apps.catalog.models import Visibility
+
+    membership_limit_set(actor=owner, member=colleague.membership, max_running_jobs=1)
+    lines = b"".join(b"A fine, useful tool\n" for _ in range(60_000))
+    dataset, _ = make_dataset({"long.txt": lines})
+    dataset.visibility = Visibility.ORGANIZATION
+    dataset.save(update_fields=["visibility"])
+    project = make_project(colleague, "capped")
+    first = sentiment_job(colleague, project, name="first", dataset=dataset,
+                          dataset_path="long.txt", settings={"shard_size": 2_000})  # fmt: skip
+    wait_until(lambda: Job.objects.filter(pk=first.pk, status=JobStatus.RUNNING).first(),
+               timeout=240, what="the first job to run")  # fmt: skip
+    second = sentiment_job(colleague, project, name="second")
+
+    held = wait_until(lambda: Job.objects.filter(pk=second.pk).exclude(waiting_reason="").first(),
+                      timeout=240, what="the second job to be held")  # fmt: skip
+    assert held.status == JobStatus.QUEUED
+    assert held.waiting_reason.startswith("Waiting: 1 of your jobs are running")
+    assert Job.objects.get(pk=first.pk).status == JobStatus.RUNNING
+
+    first, second = wait_for_job(first.pk), wait_for_job(second.pk)
+    assert (first.status, second.status) == (JobStatus.COMPLETED, JobStatus.COMPLETED)
+    assert second.started_at >= first.finished_at and second.waiting_reason == ""

@@ -21,6 +21,7 @@ from apps.api.services import (
 )
 from apps.core.storage import display_path
 from apps.core.text import name_problem, shown
+from apps.jobs.forecast import Forecast, forecast
 from apps.jobs.models import Job, JobPriority, JobStatus
 from apps.jobs.selectors import jobs_for_user
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_create, job_delete, job_quit
@@ -34,6 +35,7 @@ _JOB_FIELDS = {"name": "job", "dataset_path": "path", "model": "model_checkpoint
 
 def job_out(job: Job) -> dict[str, Any]:
     eta = job.eta
+    f = forecast(job) or Forecast()
     return {
         "id": job.pk,
         "name": job.name,
@@ -48,6 +50,7 @@ def job_out(job: Job) -> dict[str, Any]:
         "joined_file": joined_name(job.settings),
         "priority": JobPriority(job.priority).name.lower(),
         "status": job.status,
+        "waiting_reason": job.waiting_reason,
         "total_samples": job.total_samples,
         "done_samples": job.done_samples,
         "failed_samples": job.failed_samples,
@@ -56,6 +59,11 @@ def job_out(job: Job) -> dict[str, Any]:
         "generated_tokens": job.generated_tokens,
         "tokens_per_second": job.tokens_per_second,
         "eta_seconds": eta.total_seconds() if eta is not None else None,
+        "queue_position": f.position,
+        "predicted_start": f.start_at,
+        "predicted_finish": f.finish_at,
+        "first_predicted_finish": job.first_predicted_finish,
+        "prediction_slipped": f.slipped,
         "error_message": job.error_message,
         "results_file": job.results_filename,
         "results_path": display_path(job.results_relpath),

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
+from django.utils import timezone
+
+from apps.jobs.forecast import Forecast, forecast
+from apps.jobs.models import Job
 
 register = template.Library()
+
+
+@register.simple_tag
+def job_forecast(job: Job) -> Forecast | None:
+    """`{% job_forecast job as f %}`: predicted start and finish (apps.jobs.forecast)."""
+    return forecast(job)
+
+
+@register.filter
+def from_now(value: datetime | None) -> str:
+    """How long until `value`, as `duration` writes it ("now" when past)."""
+    if value is None:
+        return ""
+    left = value - timezone.now()
+    return duration(left) if left.total_seconds() >= 1 else "now"
 
 
 @register.filter
