@@ -208,7 +208,7 @@ def test_wizard_works_from_the_keyboard(live_worker, logged_in_page, live_server
     page.get_by_label("Job Name").focus()
     page.keyboard.type("keyboard run")
     order = []
-    for _ in range(6):
+    for _ in range(7):
         page.keyboard.press("Tab")
         order.append(
             page.evaluate("document.activeElement.id || document.activeElement.dataset.testid")
@@ -218,6 +218,7 @@ def test_wizard_works_from_the_keyboard(live_worker, logged_in_page, live_server
         "id_model",
         "id_dataset",
         "id_dataset_path",
+        "id_priority",
         "settings-toggle",
         "run-job",
     ]

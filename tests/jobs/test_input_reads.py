@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from django.conf import settings
 
 from apps.catalog.models import Dataset, MLApp, MLModel
 from apps.jobs.models import Job, JobShard, JobStatus
@@ -98,6 +99,9 @@ def test_planning_counts_and_finds_every_shard_start_in_one_pass(
     text = job_input_path(job).read_bytes()
     starts = [0] + [i + 1 for i, byte in enumerate(text) if byte == ord("\n")]
     assert [s.input_offset for s in shards] == [starts[s.start] for s in shards]
+    # Fair share: the first SHARDS_IN_FLIGHT go to the broker, the rest wait unsent.
+    budget = settings.SHARDS_IN_FLIGHT
     assert sorted(args[0] for name, args in sent if name == dispatch.SHARD_RUN) == [
-        s.pk for s in shards
+        s.pk for s in shards[:budget]
     ]
+    assert all(s.task_id == "" for s in shards[budget:]) and len(shards) > budget

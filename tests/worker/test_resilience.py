@@ -139,7 +139,8 @@ def running_job(owner, *, name: str, heartbeat_age: timedelta, total: int = 40) 
 def test_abandoned_job_is_failed_with_a_message_and_keeps_finished_shards(live_worker, owner):
     job = running_job(owner, name="abandoned", heartbeat_age=timedelta(hours=1))
     JobShard.objects.create(job=job, index=0, start=0, end=20, status="DONE", done_samples=20)
-    JobShard.objects.create(job=job, index=1, start=20, end=40)  # its task was lost
+    # Sent once (a task id), but its message was lost.
+    JobShard.objects.create(job=job, index=1, start=20, end=40, task_id="lost")
     part = storage_root() / job.results_dir / "parts" / "000000.part"
     part.write_text("".join(f"{i}\tpositive\n" for i in range(20)))
 
@@ -157,7 +158,7 @@ def test_abandoned_job_is_failed_with_a_message_and_keeps_finished_shards(live_w
 @override_settings(JOB_STALE_SECONDS=60)
 def test_job_waiting_behind_busy_workers_is_not_reaped(live_worker, owner):
     waiting = running_job(owner, name="waiting", heartbeat_age=timedelta(hours=1))
-    JobShard.objects.create(job=waiting, index=0, start=0, end=40)
+    JobShard.objects.create(job=waiting, index=0, start=0, end=40, task_id="sent")
     busy = running_job(owner, name="busy", heartbeat_age=timedelta(seconds=0))
 
     assert jobs_reap_stale() == 0
