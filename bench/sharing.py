@@ -92,15 +92,19 @@ def scenario(stack: Stack, big_file: str, dataset: Any, people: list[tuple[Any, 
         small_ids.append(_small(user, project, f"{label}-{n}").pk)
     _wait_done([big.pk, *small_ids])
     big_job = Job.objects.get(pk=big.pk)
-    waits, turns = zip(*(_timings(i) for i in small_ids), strict=True)
-    return {
+    row: dict[str, Any] = {
         "label": label,
         "big_seconds": (big_job.finished_at - big_job.created_at).total_seconds(),
-        "wait_p50": statistics.median(waits),
-        "wait_p95": _pct(list(waits), 0.95),
-        "turn_p50": statistics.median(turns),
-        "turn_p95": _pct(list(turns), 0.95),
     }
+    if small_ids:
+        waits, turns = zip(*(_timings(i) for i in small_ids), strict=True)
+        row |= {
+            "wait_p50": statistics.median(waits),
+            "wait_p95": _pct(list(waits), 0.95),
+            "turn_p50": statistics.median(turns),
+            "turn_p95": _pct(list(turns), 0.95),
+        }
+    return row
 
 
 def main() -> None:
