@@ -75,8 +75,11 @@ class RangeFile(io.RawIOBase):
         if self._pos >= self._size or not len(buffer):
             return 0
         offset = self._pos - self._block_at
-        if not 0 <= offset < len(self._block):
-            in_order = self._pos == self._block_at + len(self._block)
+        block_end = self._block_at + len(self._block)
+        # A read is served whole or fetched again: pyarrow reads a range with one read()
+        # and takes a short answer for a broken file.
+        if offset < 0 or block_end < min(self._pos + len(buffer), self._size):
+            in_order = bool(self._block) and self._block_at <= self._pos <= block_end
             self._window = min(self._window * 2, BUFFER) if in_order else FIRST_READ
             stop = min(self._pos + max(self._window, len(buffer)), self._size)
             self._block, self._block_at, offset = (

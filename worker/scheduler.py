@@ -65,9 +65,13 @@ def _waiting_jobs() -> list[_Waiting]:
     ]
 
 
+# A quitting job's running shards still hold worker processes until they see the quit.
+ACTIVE = (JobStatus.RUNNING, JobStatus.STOPPING)
+
+
 def _in_flight_by_job() -> dict[int, int]:
     sent = (
-        JobShard.objects.filter(status__in=IN_FLIGHT, job__status=JobStatus.RUNNING)
+        JobShard.objects.filter(status__in=IN_FLIGHT, job__status__in=ACTIVE)
         .exclude(task_id="")
         .values("job_id")
         .annotate(n=Count("pk"))
@@ -77,7 +81,7 @@ def _in_flight_by_job() -> dict[int, int]:
 
 def _in_flight_by_user() -> Counter[int]:
     sent = (
-        JobShard.objects.filter(status__in=IN_FLIGHT, job__status=JobStatus.RUNNING)
+        JobShard.objects.filter(status__in=IN_FLIGHT, job__status__in=ACTIVE)
         .exclude(task_id="")
         .values("job__owner_id")
         .annotate(n=Count("pk"))
@@ -112,24 +116,24 @@ def _send_next_shard(job_id: int) -> bool:
     return False
 
 
-def cap_reason(job: Job) -> str:
-    """Why `job` must wait for its owner's cap on running jobs (set by an organization
-    admin), or "" when it may start."""
+def _cap_and_running(owner_id: int, *, but: int = 0) -> tuple[int | None, int]:
+    """The owner's cap on running jobs (None: none) and how many of theirs run now."""
     cap = (
-        Membership.objects.filter(user_id=job.owner_id)
+        Membership.objects.filter(user_id=owner_id)
         .values_list("max_running_jobs", flat=True)
         .first()
     )
     if not cap:
-        return ""
-    running = (
-        Job.objects.filter(
-            owner_id=job.owner_id, status__in=(JobStatus.RUNNING, JobStatus.STOPPING)
-        )
-        .exclude(pk=job.pk)
-        .count()
-    )
-    if running < cap:
+        return None, 0
+    running = Job.objects.filter(owner_id=owner_id, status__in=ACTIVE).exclude(pk=but).count()
+    return cap, running
+
+
+def cap_reason(job: Job) -> str:
+    """Why `job` must wait for its owner's cap on running jobs (set by an organization
+    admin), or "" when it may start."""
+    cap, running = _cap_and_running(job.owner_id, but=job.pk)
+    if cap is None or running < cap:
         return ""
     return (
         f"Waiting: {running} of your jobs are running, the most your organization lets you "
@@ -143,19 +147,24 @@ def hold(job: Job, reason: str) -> None:
 
 
 def release_held() -> int:
-    """Plan the held jobs whose owners are under their cap again (oldest first)."""
+    """Plan again, oldest first, as many of each owner's held jobs as their cap has room
+    for now (not the whole backlog: each planning reads its whole input)."""
+    held = Job.objects.filter(status=JobStatus.QUEUED).exclude(waiting_reason="")
+    room: dict[int, int] = {}
     released = 0
-    for job in (
-        Job.objects.filter(status=JobStatus.QUEUED)
-        .exclude(waiting_reason="")
-        .order_by("created_at", "pk")
+    for pk, owner_id, reason in held.order_by("created_at", "pk").values_list(
+        "pk", "owner_id", "waiting_reason"
     ):
-        if cap_reason(job):
+        if owner_id not in room:
+            cap, running = _cap_and_running(owner_id)
+            room[owner_id] = len(held) if cap is None else cap - running
+        if room[owner_id] <= 0:
             continue
-        if Job.objects.filter(
-            pk=job.pk, status=JobStatus.QUEUED, waiting_reason=job.waiting_reason
-        ).update(waiting_reason=""):
-            dispatch.send_on_commit(dispatch.JOB_PLAN, job.pk)
+        if Job.objects.filter(pk=pk, status=JobStatus.QUEUED, waiting_reason=reason).update(
+            waiting_reason=""
+        ):
+            dispatch.send_on_commit(dispatch.JOB_PLAN, pk)
+            room[owner_id] -= 1
             released += 1
     return released
 

@@ -12,6 +12,7 @@ secret access key.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,6 +307,19 @@ def dataset_objects(prefix: str, objects: list[S3Object]) -> list[tuple[S3Object
     return kept
 
 
+READ_ATTEMPTS = 4
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure that another try may not meet: the network, a throttle or a 5xx."""
+    if isinstance(exc, (bce.ConnectionError, bce.HTTPClientError, bce.ReadTimeoutError)):
+        return True
+    if isinstance(exc, bce.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or exc.response.get("Error", {}).get("Code") == "SlowDown"
+    return isinstance(exc, (bce.IncompleteReadError, bce.ResponseStreamingError))
+
+
 class S3Store:
     """A linked dataset's objects for worker.remote.RemotePath: listed once, read with
     ranged GETs; failures come out as DatasetReadError sentences (the job's error)."""
@@ -327,18 +341,32 @@ class S3Store:
                 found = list_objects(self.target, self._secret, limit=self._limit)
             except S3ExportError as exc:
                 raise DatasetReadError(str(exc)) from exc
+            if len(found) > self._limit:  # never read part of a prefix as if it were all
+                raise DatasetReadError(
+                    f"More than {self._limit:,} objects under {self.target.where}: link a "
+                    "narrower prefix."
+                )
             self._objects = {rel: obj.size for obj, rel in dataset_objects(self.target.key, found)}
         return self._objects
 
     def read(self, key: str, start: int, stop: int) -> bytes:
-        try:
-            answer = self._client.get_object(
-                Bucket=self.target.bucket, Key=self._folder + key, Range=f"bytes={start}-{stop - 1}"
-            )
-            with answer["Body"] as body:
-                return bytes(body.read())
-        except Exception as exc:
-            raise self._failed(exc) from exc
+        """Bytes [start, stop), the GET tried again after a broken connection or a 5xx
+        (botocore retries a request, not a body that breaks while it streams)."""
+        attempt = 0
+        while True:
+            try:
+                answer = self._client.get_object(
+                    Bucket=self.target.bucket,
+                    Key=self._folder + key,
+                    Range=f"bytes={start}-{stop - 1}",
+                )
+                with answer["Body"] as body:
+                    return bytes(body.read())
+            except Exception as exc:
+                attempt += 1
+                if attempt >= READ_ATTEMPTS or not _transient(exc):
+                    raise self._failed(exc) from exc
+                time.sleep(0.5 * 2 ** (attempt - 1))
 
     def uri(self, key: str) -> str:
         return f"s3://{self.target.bucket}/{self._folder}{key}"

@@ -113,9 +113,18 @@ def _finish(job: Job, pool: _Pool) -> datetime | None:
 
 
 def first_finish(job: Job, total: int, at: datetime) -> datetime | None:
-    """The finish predicted when planning starts the job (kept, to tell a slip)."""
+    """The finish predicted when planning starts the job (kept, to tell a slip): its
+    model's speed times the share of the pool fair share gives it now."""
     speed = model_speeds([job.model_id]).get(job.model_id) if job.model_id else None
-    return at + timedelta(seconds=total / speed) if speed else None
+    if not speed:
+        return None
+    running = list(
+        Job.objects.filter(status=JobStatus.RUNNING)
+        .exclude(pk=job.pk)
+        .values_list("owner_id", flat=True)
+    )
+    share = 1 / len({*running, job.owner_id}) / (1 + running.count(job.owner_id))
+    return at + timedelta(seconds=total / (speed * share))
 
 
 def forecast(job: Job) -> Forecast | None:

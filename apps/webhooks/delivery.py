@@ -10,8 +10,9 @@ attempt, and retry with exponential backoff for up to WEBHOOK_RETRY_SECONDS (a d
   connection) is tried again after WEBHOOK_RETRY_BASE_SECONDS × 4^(attempt-1), at most six
   hours apart, until a day has passed since the event. A short wait is a countdown on the
   task; a long one is left to the sweep, so no task waits for hours in the broker.
-- Redirects are not followed, and the URL's addresses are checked again before each
-  attempt (a name may resolve to a private address later).
+- Redirects are not followed; the URL's addresses are checked again before each attempt
+  and the attempt connects to the address checked (apps.webhooks.addresses). An attempt
+  ends within SOFT_LIMIT_SECONDS however slowly the receiver answers.
 """
 
 from __future__ import annotations
@@ -20,21 +21,25 @@ import logging
 import time
 from datetime import timedelta
 
-import requests
+import certifi
+import urllib3
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from standardwebhooks.webhooks import Webhook
 
-from apps.webhooks.addresses import url_problem
+from apps.webhooks.addresses import Target, check_url
 from apps.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from worker import dispatch
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 10
-LEASE_SECONDS = TIMEOUT_SECONDS + 30
+CONNECT_SECONDS = 5
+TIMEOUT_SECONDS = 10  # between two reads of the answer
+SOFT_LIMIT_SECONDS = 30  # the whole attempt (the task's soft time limit): a trickle ends
+LEASE_SECONDS = SOFT_LIMIT_SECONDS + 30
 MAX_GAP_SECONDS = 6 * 3600
 COUNTDOWN_LIMIT = 60  # longer waits are the sweep's
 
@@ -53,37 +58,65 @@ def backoff(attempt: int) -> float:
     return float(min(settings.WEBHOOK_RETRY_BASE_SECONDS * 4 ** (attempt - 1), MAX_GAP_SECONDS))
 
 
+def _pool(target: Target) -> urllib3.HTTPConnectionPool:
+    """A connection to the checked address, presenting the URL's name (Host, TLS SNI and
+    certificate check): never a second lookup of the name."""
+    timeout = urllib3.Timeout(connect=CONNECT_SECONDS, read=TIMEOUT_SECONDS)
+    if target.parts.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+            assert_hostname=target.hostname,
+            server_hostname=target.hostname,
+        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+
+
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """(status code, error) of one POST; the error is a short sentence or ""."""
     endpoint = delivery.endpoint
-    if problem := url_problem(endpoint.url):
+    target, problem = check_url(endpoint.url)
+    if target is None:
         return None, problem
     now = timezone.now()
     headers = {
-        "content-type": "application/json",
-        "user-agent": "BatchStudio-Webhooks/1",
+        "Host": target.host_header,
+        "Content-Type": "application/json",
+        "User-Agent": "BatchStudio-Webhooks/1",
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(endpoint.secret).sign(delivery.message_id, now, delivery.body),
     }
+    pool = _pool(target)
     try:
-        answer = requests.post(
-            endpoint.url,
-            data=delivery.body.encode(),
+        answer = pool.urlopen(
+            "POST",
+            target.path,
+            body=delivery.body.encode(),
             headers=headers,
-            timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
+            redirect=False,
+            retries=False,
+            preload_content=False,
         )
-    except requests.Timeout:
-        return None, f"no answer within {TIMEOUT_SECONDS} s"
-    except requests.ConnectionError:
+        answer.close()  # the status is all we need; the body is the receiver's business
+    except SoftTimeLimitExceeded:
+        return None, f"no complete answer within {SOFT_LIMIT_SECONDS} s"
+    except urllib3.exceptions.NewConnectionError:  # a ConnectTimeoutError, for urllib3
         return None, "the connection was refused or broke"
-    except requests.RequestException as exc:
-        return None, f"the request failed ({type(exc).__name__})"
-    return (
-        answer.status_code,
-        "" if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}",
-    )
+    except urllib3.exceptions.TimeoutError:
+        return None, f"no answer within {TIMEOUT_SECONDS} s"
+    except urllib3.exceptions.SSLError:
+        return None, "the TLS certificate could not be verified"
+    except (urllib3.exceptions.HTTPError, OSError):
+        return None, "the connection was refused or broke"
+    finally:
+        pool.close()
+    code = answer.status
+    return code, "" if 200 <= code < 300 else f"HTTP {code}"
 
 
 def deliver(delivery_id: int) -> str | None:
@@ -118,7 +151,8 @@ def deliver(delivery_id: int) -> str | None:
         next_at = timezone.now() + timedelta(seconds=wait)
         give_up = delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS)
         status = DeliveryStatus.FAILED if next_at > give_up else DeliveryStatus.PENDING
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+    # Only while this attempt is the latest: one that outlived its lease says nothing.
+    WebhookDelivery.objects.filter(pk=delivery.pk, attempts=attempt).update(
         status=status, next_attempt_at=next_at if status == DeliveryStatus.PENDING else None
     )
     if status == DeliveryStatus.PENDING and wait <= COUNTDOWN_LIMIT:

@@ -8,7 +8,11 @@ from celery import shared_task
 from apps.webhooks import delivery
 
 
-@shared_task(name="apps.webhooks.tasks.webhook_deliver")
+@shared_task(
+    name="apps.webhooks.tasks.webhook_deliver",
+    soft_time_limit=delivery.SOFT_LIMIT_SECONDS,
+    time_limit=delivery.SOFT_LIMIT_SECONDS + 15,
+)
 def webhook_deliver(delivery_id: int) -> str | None:
     return delivery.deliver(delivery_id)
 

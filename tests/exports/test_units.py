@@ -1,4 +1,5 @@
-"""Pieces that need no worker: the zip writer, the Range parser, the form."""
+"""Pieces that need no worker: the zip writer, the Range parser, the form, the linked
+dataset's reads."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 import random
 import zipfile
 
+import botocore.exceptions as bce
 import pytest
 from django.test import RequestFactory
 
+from apps.exports import s3
 from apps.exports.downloads import ByteRange, byte_range
 from apps.exports.forms import ExportForm
 from apps.exports.zipstream import ZipPlan, entries_for
@@ -173,3 +176,36 @@ def test_silent_running_export_is_reaped_so_the_job_can_upload_again(owner, cata
     assert exports_reap_stale(job=job) == 1
     lost.refresh_from_db()
     assert lost.status == "FAILED" and "never started" in lost.error_message
+
+
+class FlakyClient:
+    """get_object failing with the given errors first, then answering."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors, self.calls = list(errors), 0
+
+    def get_object(self, **kwargs):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return {"Body": io.BytesIO(b"0123456789"[: 1 + int(kwargs["Range"].split("-")[1])])}
+
+
+def test_a_linked_read_is_tried_again_after_a_broken_connection_only(monkeypatch):
+    monkeypatch.setattr(s3.time, "sleep", lambda _: None)
+    store = s3.S3Store(s3.S3Target("b", "data/", "AKIA"), "secret", limit=10)
+    store._client = FlakyClient(bce.EndpointConnectionError(endpoint_url="http://s3"))
+    assert store.read("a.csv", 0, 4) == b"0123" and store._client.calls == 2
+
+    answer = {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    denied = bce.ClientError(answer, "GetObject")
+    store._client = FlakyClient(denied)
+    with pytest.raises(s3.DatasetReadError):
+        store.read("a.csv", 0, 4)
+    assert store._client.calls == 1  # refused: not tried again
+
+    broken = bce.EndpointConnectionError(endpoint_url="http://s3")
+    store._client = FlakyClient(*[broken] * s3.READ_ATTEMPTS)
+    with pytest.raises(s3.DatasetReadError):
+        store.read("a.csv", 0, 4)
+    assert store._client.calls == s3.READ_ATTEMPTS

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ from standardwebhooks.webhooks import Webhook
 from apps.accounts.services import api_token_create
 from apps.jobs.models import JobStatus
 from apps.webhooks import delivery
+from apps.webhooks import services as webhook_services
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery
 from apps.webhooks.services import deliveries_create, webhook_add
 from tests.conftest import wait_for_job, wait_until
@@ -52,6 +54,15 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def unsent(monkeypatch):
+    """Deliveries made but not queued: the test runs the attempts itself (the session's
+    worker, if one runs, would otherwise race it)."""
+    queued: list[int] = []
+    monkeypatch.setattr(webhook_services, "send", queued.append)
+    return queued
 
 
 @pytest.fixture
@@ -142,7 +153,7 @@ def test_other_schemes_credentials_and_unknown_hosts_are_refused(owner, url, say
         webhook_add(user=owner, project=make_project(owner, "schemes"), url=url, events=[])
 
 
-def test_only_the_chosen_events_make_deliveries(owner, catalog, redis_server):
+def test_only_the_chosen_events_make_deliveries(owner, catalog, unsent):
     project = make_project(owner, "events")
     failures = webhook_add(user=owner, project=project, url="http://127.0.0.1:9/",
                            events=["job.failed", "job.stopped"])  # fmt: skip
@@ -150,6 +161,7 @@ def test_only_the_chosen_events_make_deliveries(owner, catalog, redis_server):
     stopped = job_row(owner, project, name="stopped", status=JobStatus.STOPPED)
     assert deliveries_create(job_id=done.pk) == []
     [made] = deliveries_create(job_id=stopped.pk)
+    assert unsent == [made]  # queued once committed
     made = WebhookDelivery.objects.get(pk=made)
     assert (made.endpoint, made.event) == (failures, "job.stopped")
     assert json.loads(made.body)["data"]["name"] == "stopped"
@@ -158,7 +170,7 @@ def test_only_the_chosen_events_make_deliveries(owner, catalog, redis_server):
 
 
 def test_retries_back_off_and_give_up_after_the_retry_window(
-    settings, owner, catalog, redis_server
+    settings, owner, catalog, redis_server, unsent
 ):
     # Waits past a minute are the sweep's (no countdown task a worker could run meanwhile).
     settings.WEBHOOK_RETRY_BASE_SECONDS = 120
@@ -207,3 +219,31 @@ def test_api_and_cli_register_list_and_remove(cli, owner):
     assert "Traceback" not in refused.stderr
     cli("webhook", "remove", "cli-hooks", str(added["id"]))
     assert json.loads(cli("webhook", "list", "cli-hooks", "--json").stdout) == []
+
+
+def test_the_attempt_connects_to_the_address_that_was_checked(
+    monkeypatch, owner, catalog, unsent, receiver
+):
+    # The name resolves once, in the check; the connection goes to that address with the
+    # name as Host. A second lookup (a rebinding DNS answering a private address the
+    # second time) never happens: here it would fail, "hooks.example" being no real host.
+    real = socket.getaddrinfo
+    lookups = []
+
+    def fake(host, *args, **kwargs):
+        if host == "hooks.example":
+            lookups.append(host)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    receiver.codes = []
+    project = make_project(owner, "pinned")
+    port = receiver.server.server_port
+    webhook_add(user=owner, project=project, url=f"http://hooks.example:{port}/in", events=[])
+    [made] = deliveries_create(job_id=job_row(owner, project, status=JobStatus.FAILED).pk)
+
+    assert delivery.deliver(made) == DeliveryStatus.DELIVERED
+    [(headers, _)] = receiver.seen
+    assert headers["Host"] == f"hooks.example:{port}"
+    assert lookups == ["hooks.example", "hooks.example"]  # registration, then the attempt

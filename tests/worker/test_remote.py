@@ -147,3 +147,18 @@ def test_linked_audio_missing_objects_and_failed_reads_are_sentences(store):
     store.data["broken.csv"] = b"id,text\n1,a\n"
     with pytest.raises(DatasetReadError, match="refused to read broken.csv"):
         count_samples(RemotePath(store) / "broken.csv")
+
+
+def test_a_read_past_the_cached_block_comes_back_whole():
+    # Parquet reads a column chunk with one read(n): a read that starts inside the block
+    # read ahead but ends past it must not come back short.
+    body = bytes(range(256)) * 2_000  # 512,000 bytes
+    store = MemoryStore({"blob.bin": body})
+    raw = (RemotePath(store) / "blob.bin").open_raw()
+    raw.seek(1_000)
+    assert raw.read(10) == body[1_000:1_010]  # reads ahead 64 KiB from byte 1,000
+    raw.seek(60_000)
+    assert raw.read(100_000) == body[60_000:160_000]  # past the block's end: whole
+    raw.seek(511_990)
+    assert raw.read(100) == body[511_990:]  # up to the end of the object, no more
+    assert raw.read(10) == b""
