@@ -29,6 +29,19 @@ from django.utils import timezone
 from apps.jobs.models import Job, JobShard, JobStatus, ShardStatus
 from apps.jobs.selectors import model_speeds
 
+# What a prediction reads of a job (the dashboard loads these and no more).
+FORECAST_FIELDS = (
+    "owner",
+    "model",
+    "status",
+    "total_samples",
+    "done_samples",
+    "failed_samples",
+    "started_at",
+    "finished_at",
+    "waiting_reason",
+    "first_predicted_finish",
+)
 OWN_RATE_AFTER = 5.0  # seconds of running before a job's own rate is trusted
 SLIP = 4 / 3  # "slips by more than a third"
 
@@ -50,7 +63,7 @@ class _Pool:
     free_after: list[float] = field(default_factory=list)  # seconds until each process frees
     queued: list[int] = field(default_factory=list)  # QUEUED, not held, oldest first
     share: dict[int, float] = field(default_factory=dict)  # RUNNING job → fraction of pool
-    running: dict[int, tuple[int, float | None]] = field(default_factory=dict)  # job → owner, end
+    ends: dict[int, list[datetime]] = field(default_factory=dict)  # owner → running jobs' ends
 
 
 _cache: _Pool | None = None
@@ -72,6 +85,9 @@ def _pool() -> _Pool:
     per_user = Counter(owner for _, owner in running)
     for pk, owner in running:
         pool.share[pk] = 1 / len(per_user) / per_user[owner]
+    for job in Job.objects.filter(status=JobStatus.RUNNING).only(*FORECAST_FIELDS):
+        if (ends_at := _finish(job, pool)) is not None:
+            pool.ends.setdefault(job.owner_id, []).append(ends_at)
     pool.queued = [pk for pk, _, _, status, held, _ in sorted(active, key=lambda r: r[5])
                    if status == JobStatus.QUEUED and not held]  # fmt: skip
     models = {pk: model for pk, _, model, *_ in active}
@@ -142,11 +158,7 @@ def forecast(job: Job) -> Forecast | None:
         return None
     pool = _pool()
     if job.waiting_reason:  # held: when the first of its owner's running jobs ends
-        ends = [
-            f
-            for other in Job.objects.filter(owner_id=job.owner_id, status=JobStatus.RUNNING)
-            if (f := _finish(other, pool)) is not None
-        ]
+        ends = pool.ends.get(job.owner_id)
         return Forecast(start_at=min(ends) if ends else None)
     if job.pk not in pool.queued:
         return Forecast(position=1, start_at=pool.now)

@@ -60,6 +60,11 @@ DASHBOARD_COLUMNS = (
     "created_at",
     "started_at",
     "finished_at",
+    # apps.jobs.forecast's inputs, shown in the progress and status cells
+    "owner",
+    "model",
+    "waiting_reason",
+    "first_predicted_finish",
 )
 
 
