@@ -110,11 +110,9 @@ def _plan_commit(
             scheduler.hold(job, reason)
             return
         started = timezone.now()
-        if not transitions.job_start(job_id=job.pk, total=total, at=started):
+        predicted = first_finish(job, total, started)
+        if not transitions.job_start(job_id=job.pk, total=total, at=started, predicted=predicted):
             return
-        Job.objects.filter(pk=job.pk).update(
-            first_predicted_finish=first_finish(job, total, started)
-        )
         # Before any shard is queued, so a fast quit or finalize always finds the folder.
         results_dir(job).mkdir(parents=True, exist_ok=True)
 

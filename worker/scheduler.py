@@ -45,48 +45,37 @@ class _Waiting:
     priority: int
     created_at: datetime
     in_flight: int
-
-
-def _waiting_jobs() -> list[_Waiting]:
-    """RUNNING jobs with shards not yet sent, and how many of theirs are in flight."""
-    rows = (
-        Job.objects.filter(status=JobStatus.RUNNING, shards__status=ShardStatus.PENDING)
-        .annotate(
-            unsent=Count("shards", filter=Q(shards__task_id="")),
-        )
-        .filter(unsent__gt=0)
-        .values_list("pk", "owner_id", "priority", "created_at")
-        .distinct()
-    )
-    in_flight = _in_flight_by_job()
-    return [
-        _Waiting(pk, owner, priority, created, in_flight.get(pk, 0))
-        for pk, owner, priority, created in rows
-    ]
+    unsent: int
 
 
 # A quitting job's running shards still hold worker processes until they see the quit.
 ACTIVE = (JobStatus.RUNNING, JobStatus.STOPPING)
 
 
-def _in_flight_by_job() -> dict[int, int]:
+def _in_flight() -> dict[tuple[int, int], int]:
+    """Shards sent and not finished, by (job, owner): one query for both counts."""
     sent = (
         JobShard.objects.filter(status__in=IN_FLIGHT, job__status__in=ACTIVE)
         .exclude(task_id="")
-        .values("job_id")
+        .values_list("job_id", "job__owner_id")
         .annotate(n=Count("pk"))
     )
-    return {row["job_id"]: row["n"] for row in sent}
+    return {(job_id, owner_id): n for job_id, owner_id, n in sent}
 
 
-def _in_flight_by_user() -> Counter[int]:
-    sent = (
-        JobShard.objects.filter(status__in=IN_FLIGHT, job__status__in=ACTIVE)
-        .exclude(task_id="")
-        .values("job__owner_id")
-        .annotate(n=Count("pk"))
+def _waiting_jobs(in_flight: dict[tuple[int, int], int]) -> list[_Waiting]:
+    """RUNNING jobs with shards not yet sent, with how many are sent and how many not."""
+    by_job = {job_id: n for (job_id, _), n in in_flight.items()}
+    rows = (
+        Job.objects.filter(status=JobStatus.RUNNING, shards__status=ShardStatus.PENDING)
+        .annotate(unsent=Count("shards", filter=Q(shards__task_id="")))
+        .filter(unsent__gt=0)
+        .values_list("pk", "owner_id", "priority", "created_at", "unsent")
     )
-    return Counter({row["job__owner_id"]: row["n"] for row in sent})
+    return [
+        _Waiting(pk, owner, priority, created, by_job.get(pk, 0), unsent)
+        for pk, owner, priority, created, unsent in rows
+    ]
 
 
 def next_job(waiting: list[_Waiting], by_user: Counter[int]) -> _Waiting:
@@ -173,11 +162,14 @@ def refill() -> int:
     """Plan held jobs that may start now, then send shards, fairly, until SHARDS_IN_FLIGHT
     are in flight; how many shards were sent."""
     release_held()
-    by_user = _in_flight_by_user()
+    in_flight = _in_flight()
+    by_user: Counter[int] = Counter()
+    for (_, owner_id), n in in_flight.items():
+        by_user[owner_id] += n
     room = settings.SHARDS_IN_FLIGHT - sum(by_user.values())
     if room <= 0:
         return 0
-    waiting = _waiting_jobs()
+    waiting = _waiting_jobs(in_flight)
     sent = 0
     while room > 0 and waiting:
         job = next_job(waiting, by_user)
@@ -186,10 +178,9 @@ def refill() -> int:
             continue
         job.in_flight += 1
         by_user[job.user_id] += 1
+        job.unsent -= 1
         room -= 1
         sent += 1
-        if not JobShard.objects.filter(
-            job_id=job.job_id, status=ShardStatus.PENDING, task_id=""
-        ).exists():
+        if job.unsent <= 0:
             waiting.remove(job)
     return sent

@@ -76,21 +76,20 @@ def _pool() -> _Pool:
     pool = _Pool(at=time.monotonic(), now=timezone.now())
     slots = settings.WORKER_SLOTS
     active = list(
-        Job.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values_list(
-            "pk", "owner_id", "model_id", "status", "waiting_reason", "created_at"
-        )
+        Job.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+        .only("created_at", *FORECAST_FIELDS)
+        .order_by("created_at", "pk")
     )
-    pool.speeds = model_speeds(sorted({m for _, _, m, *_ in active if m is not None}))
-    running = [(pk, owner) for pk, owner, _, status, _, _ in active if status == JobStatus.RUNNING]
-    per_user = Counter(owner for _, owner in running)
-    for pk, owner in running:
-        pool.share[pk] = 1 / len(per_user) / per_user[owner]
-    for job in Job.objects.filter(status=JobStatus.RUNNING).only(*FORECAST_FIELDS):
+    pool.speeds = model_speeds(sorted({j.model_id for j in active if j.model_id is not None}))
+    running = [j for j in active if j.status == JobStatus.RUNNING]
+    per_user = Counter(j.owner_id for j in running)
+    for job in running:
+        pool.share[job.pk] = 1 / len(per_user) / per_user[job.owner_id]
+    for job in running:  # after the shares, which a young job's prediction uses
         if (ends_at := _finish(job, pool)) is not None:
             pool.ends.setdefault(job.owner_id, []).append(ends_at)
-    pool.queued = [pk for pk, _, _, status, held, _ in sorted(active, key=lambda r: r[5])
-                   if status == JobStatus.QUEUED and not held]  # fmt: skip
-    models = {pk: model for pk, _, model, *_ in active}
+    pool.queued = [j.pk for j in active if j.status == JobStatus.QUEUED and not j.waiting_reason]
+    models = {j.pk: j.model_id for j in active}
     busy: list[float] = []
     waiting: list[float] = []
     shards = JobShard.objects.filter(

@@ -140,8 +140,9 @@ def shard_move(
 # --- jobs ----------------------------------------------------------------------------
 
 
-def job_start(*, job_id: int, total: int, at: datetime) -> bool:
-    """QUEUED → RUNNING: planning counted `total` samples and is about to record shards."""
+def job_start(*, job_id: int, total: int, at: datetime, predicted: datetime | None = None) -> bool:
+    """QUEUED → RUNNING: planning counted `total` samples and is about to record shards;
+    `predicted` is the finish it foresees (apps.jobs.forecast.first_finish)."""
     return job_move(
         job_id=job_id,
         sources=[J.QUEUED],
@@ -149,6 +150,7 @@ def job_start(*, job_id: int, total: int, at: datetime) -> bool:
         started_at=at,
         heartbeat_at=at,
         total_samples=total,
+        first_predicted_finish=predicted,
     )
 
 

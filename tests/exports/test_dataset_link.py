@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from apps.catalog import s3_import
-from apps.catalog.models import Dataset, DatasetImport, ImportStatus, MLApp
+from apps.catalog.models import Dataset, DatasetImport, ImportStatus
 from apps.catalog.services import dataset_delete
 from apps.core.storage import storage_root
 from apps.exports import secret_store
 from apps.jobs.models import JobShard, JobStatus
 from tests.conftest import wait_for_job, wait_until
+from tests.exports.test_dataset_import import start, wait_import
 from tests.factories import make_project, sentiment_job
 from tests.worker.test_tables import read_joined, records
 from worker.runners.sentiment import VaderRunner
@@ -47,25 +48,11 @@ def linked_bucket(s3_server, catalog):
 
 
 def link(owner, s3_server, bucket, **overrides):
-    arguments = {
-        "user": owner,
-        "name": "linked",
-        "ml_apps": [MLApp.objects.get(key="sentiment-analysis")],
-        "s3_uri": f"s3://{bucket}/shop/",
-        "access_key_id": s3_server.access_key_id,
-        "secret_access_key": s3_server.secret_access_key,
-        "endpoint_url": s3_server.endpoint,
-        "default_path": "items.csv",
-        "link": True,
-        **overrides,
-    }
-    dataset = s3_import.dataset_import_start(**arguments)
-
-    def ended():
-        imp = DatasetImport.objects.get(dataset=dataset)
-        return imp if imp.status in (ImportStatus.DONE, ImportStatus.FAILED) else None
-
-    imp = wait_until(ended, timeout=240, what="the link check", every=0.2)
+    """Link `shop/` (the import tests' start, with link=True) and wait for the check."""
+    arguments = {"name": "linked", "s3_uri": f"s3://{bucket}/shop/",
+                 "default_path": "items.csv", "link": True, **overrides}  # fmt: skip
+    dataset = start(owner, s3_server, bucket, **arguments)
+    imp = wait_import(dataset)
     assert imp.status == ImportStatus.DONE, imp.message
     dataset.refresh_from_db()
     return dataset

@@ -19,7 +19,7 @@ T0 = datetime(2026, 1, 1)
 
 
 def waiting(job_id, user, *, priority=JobPriority.NORMAL, minute=0, in_flight=0):
-    return _Waiting(job_id, user, priority, T0 + timedelta(minutes=minute), in_flight)
+    return _Waiting(job_id, user, priority, T0 + timedelta(minutes=minute), in_flight, unsent=99)
 
 
 def order(jobs, by_user=None, picks=6):
