@@ -15,13 +15,17 @@ from apps.webhooks.services import webhook_add, webhook_delete
 
 # The session key under which a new endpoint's secret waits for the next page (shown once).
 NEW_SECRET = "webhooks:new-secret"  # noqa: S105 - a key's name, not a secret
+# What a refused form held, so the page shows it again beside the reason (nothing retyped).
+REFUSED = "webhooks:refused-form"
 
 
 @require_POST
 def webhook_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, pk)
     form = WebhookForm(request.POST)
+    refused = {"url": request.POST.get("url", "")[:2000], "events": request.POST.getlist("events")}
     if not form.is_valid():
+        request.session[REFUSED] = refused
         for errors in form.errors.values():
             messages.error(request, " ".join(str(e) for e in errors))
     else:
@@ -33,6 +37,7 @@ def webhook_add_view(request: HttpRequest, pk: int) -> HttpResponse:
                 events=form.cleaned_data["events"],
             )
         except ValidationError as exc:
+            request.session[REFUSED] = refused
             messages.error(request, " ".join(exc.messages))
         else:
             request.session[NEW_SECRET] = {"id": endpoint.pk, "secret": endpoint.secret}

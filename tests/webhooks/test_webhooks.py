@@ -247,3 +247,14 @@ def test_the_attempt_connects_to_the_address_that_was_checked(
     [(headers, _)] = receiver.seen
     assert headers["Host"] == f"hooks.example:{port}"
     assert lookups == ["hooks.example", "hooks.example"]  # registration, then the attempt
+
+
+def test_a_refused_url_is_shown_again_with_the_reason(owner_client, owner, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    project = make_project(owner, "refused")
+    url = reverse("webhooks:add", args=[project.pk])
+    page = owner_client.post(url, {"url": "http://127.0.0.1:8000/admin/", "events": ["job.failed"]},
+                             follow=True).content.decode()  # fmt: skip
+    assert "private, loopback or reserved" in page
+    assert 'value="http://127.0.0.1:8000/admin/"' in page  # kept, not to be retyped
+    assert not project.webhooks.exists()

@@ -11,7 +11,7 @@ from apps.jobs.models import Job
 from apps.projects.models import Project
 from apps.webhooks.forms import WebhookForm
 from apps.webhooks.selectors import deliveries_for_job, webhooks_for_project
-from apps.webhooks.views import NEW_SECRET
+from apps.webhooks.views import NEW_SECRET, REFUSED
 
 register = template.Library()
 
@@ -20,10 +20,11 @@ register = template.Library()
 def project_webhooks(context: template.Context, project: Project) -> dict[str, Any]:
     request = context.get("request")
     new = request.session.pop(NEW_SECRET, None) if request is not None else None
+    refused = request.session.pop(REFUSED, None) if request is not None else None
     return {
         "project": project,
         "endpoints": list(webhooks_for_project(project)),
-        "form": WebhookForm(),
+        "form": WebhookForm(initial=refused) if refused else WebhookForm(),
         "new_secret": new,
         "csrf_token": context.get("csrf_token"),
     }
