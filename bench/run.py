@@ -234,6 +234,30 @@ def report(result: Result) -> list[str]:
     ] + _noise_note(result)  # fmt: skip
 
 
+def speed_kept(cases: list[Case], results: list[Result]) -> list[str]:
+    """A line for each case held to a share of another case's job speed (same run)."""
+    by_name = {r.case: r for r in results}
+    lines = []
+    for case in cases:
+        if case.keeps_speed_of is None or case.name not in by_name:
+            continue
+        other, share = case.keeps_speed_of
+        if other not in by_name:
+            lines.append(f"{case.name} vs {other}: run both cases to compare their speeds")
+            continue
+        mine, theirs = by_name[case.name], by_name[other]
+        for label in ("one_worker", "two_workers"):
+            a = getattr(mine, label).rate(mine.samples)
+            b = getattr(theirs, label).rate(theirs.samples)
+            ratio = a / b if b else 0.0
+            lines.append(
+                f"{case.name} vs {other}, job with {label.replace('_', ' ')}: {a:,.0f} vs "
+                f"{b:,.0f} samples/s = {ratio:.2f}x (target >= {share}x: "
+                f"{_verdict(ratio >= share)})"
+            )
+    return lines
+
+
 def _noise_note(result: Result) -> list[str]:
     busiest = max(p.others for p in (result.bare, result.one_worker, result.two_workers))
     if busiest < NOISY_CORES:

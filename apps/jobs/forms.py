@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
 from django.urls import reverse
 
 from apps.catalog.models import Dataset, MLApp, MLModel
@@ -43,7 +42,7 @@ DATASET_GROUPS = (
 )
 
 
-def _pk(value: Any) -> int | None:
+def pk_of(value: Any) -> int | None:
     try:
         return int(str(value))
     except (TypeError, ValueError):
@@ -173,7 +172,7 @@ class BatchJobForm(forms.Form):
         self.settings_schema: list[FieldSpec] = (
             self.shown_ml_app.settings_schema if self.shown_ml_app else []
         )
-        dataset = self.dataset_by_pk(_pk(self._value("dataset")))
+        dataset = self.dataset_by_pk(pk_of(self._value("dataset")))
         self.table = table_preview(dataset, str(self._value("dataset_path") or "").strip())
         for spec in self.settings_schema:
             if spec.get("table"):
@@ -244,9 +243,9 @@ class BatchJobForm(forms.Form):
     def _shown_ml_app(self) -> MLApp | None:
         """The ML App chosen, else the chosen model's (picking a model fills the ML App)."""
         by_pk: dict[int | None, MLApp] = {app.pk: app for app in self.ml_apps}
-        app = by_pk.get(_pk(self._value("ml_app")))
+        app = by_pk.get(pk_of(self._value("ml_app")))
         if app is None:
-            model = self.model_by_pk(_pk(self._value("model")))
+            model = self.model_by_pk(pk_of(self._value("model")))
             app = by_pk.get(model.ml_app_id) if model else None
         return app
 
@@ -257,7 +256,7 @@ class BatchJobForm(forms.Form):
         return next((d for d in self.datasets if d.pk == pk), None)
 
     def _narrow_choices(self) -> None:
-        app_pk = _pk(self._value("ml_app"))
+        app_pk = pk_of(self._value("ml_app"))
         user_pk = self.user.pk
         models = [m for m in self.models if app_pk is None or m.ml_app_id == app_pk]
         datasets = [
@@ -370,41 +369,3 @@ class BatchJobForm(forms.Form):
             for message in messages:
                 self.add_error(target, message)
         return cleaned
-
-
-def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict[str, Any]:
-    """The wizard's values after one field changed: what the re-rendered form shows.
-
-    - picking a model (from the dropdown or the hub) fills the ML App with the model's;
-    - choosing an ML App drops a model or dataset that does not serve it;
-    - choosing a dataset fills an empty path with the dataset's default path.
-    """
-    values: dict[str, Any] = {
-        k: data.get(k, "") for k in ("name", "ml_app", "model", "dataset", "dataset_path")
-    }
-    for key in ("model", "dataset"):
-        use = data.get(f"use_{key}")
-        if use:  # a "Use model" / "Use dataset" button without JavaScript
-            values[key], trigger = use, key
-    app = next((a for a in form.ml_apps if a.pk == _pk(values["ml_app"])), None)
-    model = form.model_by_pk(_pk(values["model"]))
-    dataset = form.dataset_by_pk(_pk(values["dataset"]))
-    # Clearing the ML App (trigger "ml_app") keeps it clear, so every model shows.
-    if model is not None and (trigger == "model" or (app is None and trigger != "ml_app")):
-        app = next((a for a in form.ml_apps if a.pk == model.ml_app_id), None)
-    if app is not None and model is not None and model.ml_app_id != app.pk:
-        model = None
-    if app is not None and dataset is not None and app not in dataset.ml_apps.all():
-        dataset = None
-    if dataset is not None and trigger == "dataset" and not values["dataset_path"].strip():
-        values["dataset_path"] = dataset.default_path
-    values["ml_app"] = app.pk if app else ""
-    values["model"] = model.pk if model else (HUB if values["model"] == HUB else "")
-    values["dataset"] = dataset.pk if dataset else (HUB if values["dataset"] == HUB else "")
-    schema_names = {s["name"] for s in (app.settings_schema if app else [])}
-    for key, value in data.items():
-        name = key.removeprefix(SETTING_PREFIX)
-        if key.startswith(SETTING_PREFIX) and name in schema_names:
-            # Settings shared by both ML Apps keep what was typed (all the ticked columns).
-            values[key] = data.getlist(key) if name in LIST_SETTINGS else value
-    return values

@@ -191,6 +191,16 @@ def test_choosing_an_ml_app_narrows_models_and_datasets(
     assert "<html" not in body  # a partial: the form only
 
 
+def test_choosing_an_ml_app_picks_its_default_model(owner_client, project, sentiment, vader):
+    body = _refresh(owner_client, project, {"ml_app": sentiment.pk}, "ml_app").content.decode()
+    default = MLModel.objects.get(name="vader-finance", visibility=Visibility.PLATFORM)
+    assert _selected(body, "id_model") == [str(default.pk)]
+    # A model the user already picked for this ML App stays.
+    data = {"ml_app": sentiment.pk, "model": vader.pk}
+    body = _refresh(owner_client, project, data, "ml_app").content.decode()
+    assert _selected(body, "id_model") == [str(vader.pk)]
+
+
 def test_clearing_the_ml_app_shows_every_model(owner_client, owner, project, ner):
     _model("my-ner", ner, owner)
     body = _refresh(owner_client, project, {"ml_app": ""}, "ml_app").content.decode()

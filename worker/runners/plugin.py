@@ -148,6 +148,8 @@ class MLAppPlugin(ABC):
     results_filename: ClassVar[str]  # may contain {dataset}
     results_format: ClassVar[str]  # one line for people: columns and their order
     builtin_models: ClassVar[tuple[BuiltinModel, ...]] = ()
+    # The built-in model (its key) the wizard picks when this ML App is chosen; "" for none.
+    default_model: ClassVar[str] = ""
     # The model folders users may add (apps.catalog.checkpoints): "huggingface", "spacy",
     # "ctranslate2"; a Hugging Face checkpoint's architecture must end with one of
     # `hf_architectures` (e.g. "ForSequenceClassification").
@@ -189,6 +191,8 @@ class MLAppPlugin(ABC):
             raise TypeError(f"{cls.__name__} must set {', '.join(missing)}")
         if cls.input_kind not in INPUT_KINDS:
             raise TypeError(f"{cls.__name__}.input_kind must be one of {sorted(INPUT_KINDS)}")
+        if cls.default_model and cls.default_model not in {m.key for m in cls.builtin_models}:
+            raise TypeError(f"{cls.__name__}.default_model must be one of its built-in models")
 
     @property
     def settings_schema(self) -> list[FieldSpec]:

@@ -1,6 +1,8 @@
 """Sentiment analysis: `test_results_<dataset>.txt`, TSV, no header, `index<TAB>label`.
 
-Models: VADER (built in), or a Hugging Face sequence-classification checkpoint whose
+Models: vader-finance (built in, the default: VADER with a financial lexicon and the
+direction of change, worker.runners.vader_finance), plain VADER, the built-in LLM, or a
+Hugging Face sequence-classification checkpoint whose
 classes (config.json id2label) say which is negative and which is positive.
 """
 
@@ -16,13 +18,21 @@ from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 LABELS = ("negative", "positive")
 
 
+VADER_MODELS = ("vader", "vader-finance")
+
+
 class VaderRunner:
-    def __init__(self) -> None:
+    def __init__(self, finance: bool = False) -> None:
         try:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
         except ImportError as exc:  # pragma: no cover - the package is a dependency
             raise ModelLoadError("The vaderSentiment package is not installed.") from exc
-        self._analyzer = SentimentIntensityAnalyzer()
+        if finance:
+            from worker.runners.vader_finance import analyzer
+
+            self._analyzer = analyzer()
+        else:
+            self._analyzer = SentimentIntensityAnalyzer()
 
     def predict(
         self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
@@ -104,10 +114,17 @@ class SentimentAnalysis(MLAppPlugin):
     hf_architectures = ("ForSequenceClassification",)
     builtin_models = (
         BuiltinModel(
+            key="vader-finance",
+            name="vader-finance",
+            description="VADER with the SentiBigNomics financial lexicon (finvader 1.0.4) and "
+            'the direction of change ("unemployment fell" is good news); compound >= 0 '
+            "is positive. As fast as VADER, clearly better on finance news.",
+        ),
+        BuiltinModel(
             key="vader",
             name="vader-sentiment",
-            description="VADER lexicon and rules (vaderSentiment 3.3.2); compound >= 0 is "
-            "positive.",
+            description="VADER lexicon and rules (vaderSentiment 3.3.2), general purpose; "
+            "compound >= 0 is positive.",
         ),
         BuiltinModel(
             key="qwen2.5-coder-1.5b-instruct",
@@ -117,6 +134,7 @@ class SentimentAnalysis(MLAppPlugin):
             "negation and context; about a thousand times slower than VADER.",
         ),
     )
+    default_model = "vader-finance"
     extra_settings = (DEVICE_SETTING,)
     # VADER: ~10,000 sentences/s on one core.
     min_shard_samples = 5000
@@ -127,17 +145,19 @@ class SentimentAnalysis(MLAppPlugin):
 
     def heartbeat_thread(self, model: ModelRef) -> bool:
         """VADER needs no heartbeat thread: a batch takes milliseconds."""
-        return not (model.source_type == "builtin" and model.location == "vader")
+        return not (model.source_type == "builtin" and model.location in VADER_MODELS)
 
     def shard_floor(self, model: ModelRef) -> int:
         """The LLM labels about two sentences a second: small shards spread a job."""
-        return 8 if model.source_type == "builtin" and model.location != "vader" else 5000
+        if model.source_type == "builtin" and model.location not in VADER_MODELS:
+            return 8
+        return 5000
 
     def load(
         self, model: ModelRef, settings: dict[str, Any], **_: Any
     ) -> VaderRunner | HFSentimentRunner | LLMSentimentRunner:
-        if model.source_type == "builtin" and model.location == "vader":
-            return VaderRunner()
+        if model.source_type == "builtin" and model.location in VADER_MODELS:
+            return VaderRunner(finance=model.location == "vader-finance")
         if model.source_type == "builtin" and model.location == "qwen2.5-coder-1.5b-instruct":
             return LLMSentimentRunner(settings)
         if model.source_type == "huggingface":

@@ -22,10 +22,11 @@ from apps.catalog.forms import hub_context
 from apps.core.errors import add_errors_to_form
 from apps.core.http import HtmxHttpRequest
 from apps.core.text import name_problem, shown
-from apps.jobs.forms import HUB, BatchJobForm, wizard_initial
+from apps.jobs.forms import HUB, BatchJobForm
 from apps.jobs.models import Job
 from apps.jobs.selectors import job_name_taken, job_preflight
 from apps.jobs.services import JOB_NAME_MAX_LENGTH, job_submit
+from apps.jobs.wizard_state import wizard_initial
 from apps.projects.models import Project
 from apps.projects.selectors import get_project_for_user
 
