@@ -226,7 +226,9 @@ def test_choosing_another_ml_app_drops_a_model_that_does_not_serve_it(
     data = {"ml_app": ner.pk, "model": vader.pk, "dataset": finance.pk}
     html = _refresh(owner_client, project, data, "ml_app").content.decode()
     assert _selected(html, "id_ml_app") == [str(ner.pk)]
-    assert _selected(html, "id_model") == [""]
+    # The NER default takes the place of the sentiment model.
+    default = MLModel.objects.get(name="spacy-en-core-web-md", visibility=Visibility.PLATFORM)
+    assert _selected(html, "id_model") == [str(default.pk)]
     assert _selected(html, "id_dataset") == [""]
 
 

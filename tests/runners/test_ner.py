@@ -13,7 +13,8 @@ from tests.runners.conftest import (
     user_model,
 )
 from tests.runners.ner_cases import CASES, REFERENCE_LINE, REFERENCE_TEXT
-from worker.runners.ner import bio_tags, headline_case, is_all_caps
+from worker.runners.headlines import headline_case, is_all_caps
+from worker.runners.ner import bio_tags
 
 CONLL_TAGS = {f"{p}-{t}" for p in "BI" for t in ("PER", "LOC", "ORG", "MISC")}
 
