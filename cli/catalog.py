@@ -35,15 +35,30 @@ def cmd_project_delete(args: argparse.Namespace) -> int:
 
 LIST_COLUMNS = {
     "apps": ["key", "name", "input_kind", "results_filename"],
-    "models": ["id", "name", "ml_app", "tier", "source_type", "owner"],
+    "models": ["id", "name", "ml_app", "tier", "source_type", "owner", "speed", "quality"],
     "datasets": ["id", "name", "ml_apps", "tier", "default_path", "sample_count"],
 }
 
 
 def _list(args: argparse.Namespace, what: str) -> int:
     query = {"ml_app": args.ml_app} if what != "apps" else {}
-    emit(args, client().get(f"/{what}", **query), columns=LIST_COLUMNS[what])
+    rows = client().get(f"/{what}", **query)
+    if what == "models" and not args.json:
+        rows = [{**row, **_card_columns(row.get("card"))} for row in rows]
+    emit(args, rows, columns=LIST_COLUMNS[what])
     return 0
+
+
+def _card_columns(card: dict[str, Any] | None) -> dict[str, str]:
+    """A platform model's card as two short columns (`--json` has the whole card)."""
+    if not card:
+        return {"speed": "", "quality": ""}
+    speed = card.get("speed") or {}
+    quality = card.get("quality") or {}
+    return {
+        "speed": f"{speed.get('samples_per_second', 0):,} {speed.get('unit', '')}/s",
+        "quality": f"{quality['metric']} {quality['value']}" if quality else "",
+    }
 
 
 def cmd_app_list(args: argparse.Namespace) -> int:

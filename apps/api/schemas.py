@@ -66,6 +66,30 @@ class ProjectOut(Schema):
     job_count: int = 0
 
 
+class CardSpeedOut(Schema):
+    samples_per_second: float
+    unit: str  # texts | files
+
+
+class CardQualityOut(Schema):
+    metric: str  # accuracy | span F1 | WER
+    value: float
+    set: str  # the labelled set
+    samples: int
+
+
+class ModelCardOut(Schema):
+    """A platform model's measured card (`manage.py model_cards`)."""
+
+    what: str
+    licence: str
+    speed: CardSpeedOut
+    quality: CardQualityOut | None = None
+    measured: str = ""  # the date
+    machine: str = ""
+    source: str = ""  # measured on this server | measured on the development machine
+
+
 class ModelOut(Schema):
     id: int
     name: str
@@ -75,6 +99,8 @@ class ModelOut(Schema):
     size_bytes: int
     owner: str | None
     created_at: datetime
+    description: str = ""
+    card: ModelCardOut | None = None  # platform models only
 
 
 class ImportOut(Schema):

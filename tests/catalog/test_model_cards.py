@@ -79,3 +79,16 @@ def test_every_platform_model_states_its_licence():
     for plugin in PLUGINS:
         for builtin in plugin.builtin_models:
             assert builtin.licence, builtin.name
+
+
+def test_the_api_and_the_cli_list_the_cards(catalog, cli):
+    call_command("model_cards", "vader-finance")
+    models = json.loads(cli("model", "list", "--ml-app", "sentiment-analysis", "--json").stdout)
+    by_name = {m["name"]: m for m in models}
+    card = by_name["vader-finance"]["card"]
+    assert card["quality"]["metric"] == "accuracy" and card["source"] == model_cards.SOURCE_HERE
+    assert by_name["vader-finance"]["description"].startswith("VADER with the SentiBigNomics")
+    table = cli("model", "list", "--ml-app", "sentiment-analysis").stdout.splitlines()
+    assert table[0].split()[-2:] == ["SPEED", "QUALITY"]
+    row = next(line for line in table if line.split()[1] == "vader-finance")
+    assert "texts/s" in row and "accuracy 0.906" in row

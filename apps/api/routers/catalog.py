@@ -45,6 +45,8 @@ def model_out(model: MLModel, user: Any) -> dict[str, Any]:
         "size_bytes": model.size_bytes,
         "owner": model.owner.get_username() if model.owner else None,
         "created_at": model.created_at,
+        "description": model.description,
+        "card": model.card or None,
     }
 
 
