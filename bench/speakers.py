@@ -98,6 +98,7 @@ class Case:
     windows: np.ndarray  # one embedding a window
     units: np.ndarray  # one embedding a unit (speaker_count.units_of)
     calibration: bool  # False: a test conversation, scored as a check only
+    voices: list[str]  # who speaks in each unit (the turn around its middle)
 
 
 def script(voices: list[str], rng: random.Random) -> list[tuple[str, str]]:
@@ -113,8 +114,28 @@ def script(voices: list[str], rng: random.Random) -> list[tuple[str, str]]:
 def case(name: str, speakers: int, conversation: Conversation, calibration: bool) -> Case:
     windows = diarization.windows_of(diarization.speech_regions(conversation.audio))
     embeddings = diarization.embed(conversation.audio, windows)
-    units = speaker_count.unit_embeddings(embeddings, speaker_count.units_of(windows))
-    return Case(name, speakers, embeddings, units, calibration)
+    members = speaker_count.units_of(windows)
+    units = speaker_count.unit_embeddings(embeddings, members)
+    voices = []
+    for unit in members:
+        middle = (windows[unit[0]][1] + windows[unit[-1]][2]) / 2
+        turn = min(conversation.turns, key=lambda t: abs((t.start + t.end) / 2 - middle))
+        voices.append(turn.voice)
+    return Case(name, speakers, embeddings, units, calibration, voices)
+
+
+def partition_right(c: Case) -> bool:
+    """Whether the shipped method groups the units exactly as the voices do."""
+    k = speaker_count.by_threshold(c.units, AUTO)
+    if k != c.speakers:
+        return False
+    if k == 1:
+        return True
+    labels = speaker_count._cut(speaker_count._dendrogram(c.units), k)
+    pairs = range(len(labels))
+    return all(
+        (labels[i] == labels[j]) == (c.voices[i] == c.voices[j]) for i in pairs for j in pairs
+    )
 
 
 def cases(seed: int) -> list[Case]:
@@ -221,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"calibrated {note}")
     report(made, chosen)
+    bench = [partition_right(c) for c in made if c.calibration]
+    tests = [partition_right(c) for c in made if not c.calibration]
+    wrong = [c.name for c in made if not partition_right(c)]
+    print(
+        f"shipped method, count and grouping of the units both right: {sum(bench)}/{len(bench)} "
+        f"bench, {sum(tests)}/{len(tests)} tests' (wrong: {', '.join(wrong)})"
+    )
     return 0
 
 

@@ -8,7 +8,9 @@ annotated transcript (the model's casing and punctuation).
 For each audio file:
 1. decode to 16 kHz mono (PyAV: wav, flac, mp3, ogg, m4a);
 2. find speech with webrtcvad, embed and cluster windows of it by speaker, and cut it into
-   speaker turns (worker.runners.diarization);
+   speaker turns (worker.runners.diarization; the count: the job's `num_speakers`, or
+   `auto` within `min_speakers`..`max_speakers`, or the row's cell of `speakers_column`,
+   worker.runners.speaker_count);
 3. transcribe the whole file once with faster-whisper and word timestamps (Whisper keeps
    its context; short clips transcribe worse), then give each word to the turn it falls in;
 4. write every turn that has words as its own WAV file under `segments/`.
