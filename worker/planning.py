@@ -65,9 +65,8 @@ def job_plan(job_id: int) -> None:
         info = count_samples(path)
         # The create checked the columns and the first rows' IDs; the whole table now,
         # before any shard runs (and in case the file changed since).
-        problems = table_problems(
-            table_units(path), Columns.from_settings(job.settings), limit=None
-        )
+        columns = Columns.from_settings(job.settings, plugin_for(job.ml_app.key).row_settings)
+        problems = table_problems(table_units(path), columns, limit=None)
     except (JobInputError, DatasetReadError) as exc:
         transitions.job_fail_queued(job_id=job_id, message=user_message(exc))
         return

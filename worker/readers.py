@@ -247,10 +247,12 @@ def _table_samples(
     audio_root: DataPath | None,
 ) -> Iterator[Sample]:
     """A table's rows as samples: the input column as the payload (an audio file's path
-    when `audio_root` is given), the ID and carried columns as the sample's record."""
+    when `audio_root` is given), the ID and carried columns as the sample's record, the
+    row's own settings (Columns.row) as its settings."""
     column = columns.input or table_schema(path, preview=0).default_input
     kept = columns.record_names()
-    names = [column, *kept]
+    per_row = [(setting, name) for _, setting, name in columns.row]
+    names = [column, *kept, *(name for _, name in per_row)]
     rows: Iterator[tables.Row]
     if kind == "csv":
         rows = tables.csv_rows(path, names, skip=skip, offset=offset)
@@ -265,14 +267,21 @@ def _table_samples(
         if values is None:
             yield Sample(index, rel, where, None, error)
             continue
-        record = {name: clean(value) for name, value in zip(kept, values[1:], strict=True)}
+        record = {
+            name: clean(value) for name, value in zip(kept, values[1 : 1 + len(kept)], strict=True)
+        }
+        own = {
+            setting: clean(value)
+            for (setting, _), value in zip(per_row, values[1 + len(kept) :], strict=True)
+            if value is not None and not (isinstance(value, str) and not value.strip())
+        }
         payload, error = tables.input_value(values[0], column)
         source = rel
         if payload is not None and audio_root is not None:
             payload, error = _audio_in(payload, audio_root)
             if payload is not None:  # speech results name the audio file, not the table
                 source = Path(payload).relative_to(Path(str(audio_root)).resolve()).as_posix()
-        yield Sample(index, source, where, payload, error, record if kept else None)
+        yield Sample(index, source, where, payload, error, record if kept else None, own or None)
 
 
 def _unit_payloads(path: DataPath, kind: str, rel: str, skip: int = 0) -> Iterator[Payload]:

@@ -30,6 +30,9 @@ class Sample:
     # A table row's ID and carried columns (worker.tables), written beside its prediction
     # in the joined results; None for other inputs.
     record: dict[str, Any] | None = None
+    # A table row's own values of settings (MLAppPlugin.row_settings), by setting name;
+    # only the non-empty cells, None when there are none.
+    settings: dict[str, Any] | None = None
 
 
 def decode_text(raw: bytes, *, first: bool = False) -> tuple[str | None, str | None]:

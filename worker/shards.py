@@ -148,7 +148,7 @@ def _shard_process(job: Job, shard: JobShard, progress: Progress) -> str | None:
     published = [p for p in (part, errors, joined) if p is not None]
     tmps = [p.with_name(f"{p.name}.{shard.attempts}.tmp") for p in published]
     batch_size = int(job.settings.get("batch_size") or 32)
-    columns = Columns.from_settings(job.settings)
+    columns = Columns.from_settings(job.settings, plugin.row_settings)
     complete = False
     try:
         with ExitStack() as stack:
@@ -204,8 +204,11 @@ def _batches(samples: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
 def _predict(runner: Any, samples: list[Sample], should_stop: Any) -> list[Any]:
     """One result per sample; raises Stopped (with the results done) if the job is quit."""
     payloads = [s.payload for s in samples]
+    rows = [s.settings for s in samples]
+    # Only a runner whose ML App has per-row settings is ever given them (row_settings).
+    own = {"row_settings": rows} if any(rows) else {}
     try:
-        results = runner.predict(payloads, should_stop=should_stop)
+        results = runner.predict(payloads, should_stop=should_stop, **own)
         if len(results) != len(payloads):
             raise RuntimeError(f"runner returned {len(results)} results for {len(payloads)}")
         return list(results)

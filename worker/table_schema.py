@@ -213,7 +213,15 @@ def table_problems(
     if not columns.chosen:
         return {}
     if not tables:
-        field = "input_column" if columns.input else "id_column" if columns.id else "carry_columns"
+        field = (
+            "input_column"
+            if columns.input
+            else "id_column"
+            if columns.id
+            else "carry_columns"
+            if columns.carry
+            else columns.row[0][0]
+        )
         return {
             field: "Columns can be chosen in a table only (.csv, .tsv, .jsonl or .parquet); "
             "this dataset path holds none."
@@ -226,6 +234,7 @@ def table_problems(
             ("input_column", [columns.input] if columns.input else []),
             ("id_column", [columns.id] if columns.id else []),
             ("carry_columns", list(columns.carry)),
+            *((own, [name]) for own, _, name in columns.row),
         ):
             missing = [n for n in names if n not in known]
             if missing and field not in problems:

@@ -23,7 +23,7 @@ import csv
 import datetime
 import decimal
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,21 +51,33 @@ class Columns:
     input: str = ""
     id: str = ""
     carry: tuple[str, ...] = ()
+    # (column setting, the setting it gives per row, column): e.g. ("speakers_column",
+    # "num_speakers", "speakers"); see MLAppPlugin.row_settings.
+    row: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> Columns:
+    def from_settings(
+        cls, settings: dict[str, Any], row_settings: Mapping[str, str] | None = None
+    ) -> Columns:
+        """`row_settings`: the ML App's {column setting: setting} (MLAppPlugin)."""
         carry = settings.get("carry_columns") or ()
         if isinstance(carry, str):
             carry = [c.strip() for c in carry.split(",") if c.strip()]
+        row = tuple(
+            (name, setting, str(settings[name]))
+            for name, setting in (row_settings or {}).items()
+            if settings.get(name)
+        )
         return cls(
             input=str(settings.get("input_column") or ""),
             id=str(settings.get("id_column") or ""),
             carry=tuple(str(c) for c in carry),
+            row=row,
         )
 
     @property
     def chosen(self) -> bool:
-        return bool(self.input or self.id or self.carry)
+        return bool(self.input or self.id or self.carry or self.row)
 
     def record_names(self) -> list[str]:
         """The columns written beside each prediction: the ID first, then the carried."""

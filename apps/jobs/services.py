@@ -25,6 +25,7 @@ from apps.projects.models import Project
 from worker import dispatch
 from worker.readers import DatasetReadError, count_samples, table_units
 from worker.remote import DataPath
+from worker.runners import ModelLoadError
 from worker.runners.registry import plugin_for
 from worker.table_schema import table_problems
 from worker.tables import Columns
@@ -62,11 +63,16 @@ def job_input_check(*, dataset: Dataset, relative_path: str) -> int:
 
 
 def job_columns_check(
-    *, dataset: Dataset, relative_path: str, settings: dict[str, Any]
+    *,
+    dataset: Dataset,
+    relative_path: str,
+    settings: dict[str, Any],
+    row_settings: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Refusals of the chosen table columns (unknown ones, an ID column with blanks or
-    repeats: the rows are named), by setting name; empty when they can be read."""
-    columns = Columns.from_settings(settings)
+    repeats: the rows are named), by setting name; empty when they can be read.
+    `row_settings`: the ML App's columns of per-row settings (MLAppPlugin.row_settings)."""
+    columns = Columns.from_settings(settings, row_settings)
     if not columns.chosen:
         return {}
     path = _in_dataset(dataset=dataset, relative_path=relative_path, field="dataset_path")
@@ -75,6 +81,13 @@ def job_columns_check(
     except DatasetReadError as exc:
         return {"dataset_path": [str(exc).replace(str(path), shown(relative_path))]}
     return {name: [message] for name, message in problems.items()}
+
+
+def _row_settings(ml_app: MLApp) -> dict[str, str]:
+    try:
+        return plugin_for(ml_app.key).row_settings
+    except ModelLoadError:
+        return {}
 
 
 def job_settings_check(
@@ -91,9 +104,16 @@ def job_settings_check(
     `labels_file`) goes through the dataset path's safe join, so `../../etc/passwd` is
     refused here rather than when the job runs. The built-in models read that file, so for
     them it must also exist and be a file; user checkpoints bring their own classes and
-    ignore it.
+    ignore it. Settings valid alone but not together are refused by the ML App
+    (MLAppPlugin.settings_problems, e.g. min_speakers above max_speakers).
     """
     cleaned = settings_validate(ml_app.settings_schema, settings)
+    try:
+        combined = plugin_for(ml_app.key).settings_problems(cleaned)
+    except ModelLoadError:  # an ML App row without a runner: the system check says so
+        combined = {}
+    if combined:
+        raise ValidationError({name: [message] for name, message in combined.items()})
     if dataset is None:
         return cleaned
     reads_files = model is not None and model.source_type == SourceType.BUILTIN
@@ -202,7 +222,14 @@ def job_check(
         except ValidationError as exc:
             errors.update(exc.message_dict)
         if check.samples is not None and ml_app is not None and "settings" not in errors:
-            errors.update(job_columns_check(dataset=dataset, relative_path=path, settings=cleaned))
+            errors.update(
+                job_columns_check(
+                    dataset=dataset,
+                    relative_path=path,
+                    settings=cleaned,
+                    row_settings=_row_settings(ml_app),
+                )
+            )
     if not errors:
         assert ml_app is not None and model is not None and dataset is not None
         check.spec = JobSpec(

@@ -1,16 +1,14 @@
 """Fixtures for the ML App tests: data and checkpoints made in the test session.
 
-Speech comes from espeak-ng (two voices, a known script, pauses), Hugging Face
-checkpoints are tiny random-weight BERTs built with transformers and saved with
-safetensors (nothing is downloaded). Jobs run through the real service and worker.
+Speech comes from espeak-ng (tests/runners/speech_cases.py: voices, known scripts,
+pauses), Hugging Face checkpoints are tiny random-weight BERTs built with transformers and
+saved with safetensors (nothing is downloaded). Jobs run through the real service and worker.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +24,19 @@ from apps.jobs.models import Job
 from apps.jobs.services import job_create
 from tests.conftest import wait_for_job
 from tests.factories import make_project
+from tests.runners import speech_cases
+from tests.runners.speech_cases import (
+    LEAD_IN_S,
+    PAUSE_S,
+    SAMPLE_RATE,
+    SPEAKER_CASES,
+    Conversation,
+    Turn,
+    converse,
+)
 
-SAMPLE_RATE = 16000
+__all__ = ["SAMPLE_RATE", "Conversation", "Turn", "espeak"]
+
 # (espeak-ng voice, what it says); the voices alternate, with pauses between turns.
 CONVERSATION = [
     ("en-us", "Good morning everyone, thanks for joining the weekly planning meeting."),
@@ -37,59 +46,28 @@ CONVERSATION = [
     ("en-us", "That sounds good. Do we need more people on the support team for the launch?"),
     ("en+f3", "Yes, I think we need two more engineers for the first week."),
 ]
-LEAD_IN_S = 0.5
-PAUSE_S = 0.9
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
 
 
 def espeak(voice: str, text: str) -> np.ndarray:
     """16 kHz mono speech, trimmed of espeak's leading and trailing silence."""
-    import soundfile
-    from scipy.signal import resample_poly
-
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: run `make test-system` (apt-get install espeak-ng).")
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", "150", "--stdout", text], capture_output=True, check=True
-    ).stdout
-    data, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
-    data = resample_poly(data, SAMPLE_RATE, rate).astype(np.float32)
-    loud = np.flatnonzero(np.abs(data) > 0.01)
-    return data[loud[0] : loud[-1] + 1]
-
-
-@dataclass(frozen=True)
-class Turn:
-    voice: str
-    text: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class Conversation:
-    audio: np.ndarray
-    turns: list[Turn]
-
-    def write(self, path: Path, **kwargs: Any) -> Path:
-        import soundfile
-
-        soundfile.write(path, self.audio, SAMPLE_RATE, **kwargs)
-        return path
+    try:
+        return speech_cases.espeak(voice, text)
+    except speech_cases.EspeakMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
 def conversation() -> Conversation:
-    pieces = [np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32)]
-    turns, clock = [], LEAD_IN_S
-    for voice, text in CONVERSATION:
-        clip = espeak(voice, text)
-        turns.append(Turn(voice, text, clock, clock + len(clip) / SAMPLE_RATE))
-        pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)
-        pieces += [clip, pause]
-        clock += (len(clip) + len(pause)) / SAMPLE_RATE
-    return Conversation(np.concatenate(pieces), turns)
+    return converse(CONVERSATION, lead_in=LEAD_IN_S, pause=PAUSE_S)
+
+
+@pytest.fixture(scope="session")
+def speaker_conversations() -> dict[str, Conversation]:
+    """The speaker-count conversations (speech_cases.SPEAKER_CASES), made once a session."""
+    espeak("en-gb", "check")  # a missing espeak-ng fails with its reason
+    return {name: converse(lines) for name, lines in SPEAKER_CASES.items()}
 
 
 # --- Hugging Face checkpoints ---------------------------------------------------------

@@ -147,6 +147,7 @@ def test_unreadable_audio_reasons_are_sentences_without_errno_or_path(tmp_path):
     FFmpeg's own words, never `[Errno 1094995529]`, an exception class or the worker's path."""
     from worker.runners import SampleFailure
     from worker.runners.asr import AsrRunner, Options
+    from worker.runners.speaker_count import SpeakerCount
 
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"ID3\x03\x00\x00\x00" + bytes(range(256)) * 8)
@@ -155,7 +156,7 @@ def test_unreadable_audio_reasons_are_sentences_without_errno_or_path(tmp_path):
     silent = tmp_path / "silent.wav"
     silent.write_bytes(b"")
     video = _video_only(tmp_path / "clip.m4a")
-    runner = AsrRunner(None, Options("en", 5, None), tmp_path / "out", tmp_path)
+    runner = AsrRunner(None, Options("en", 5, SpeakerCount()), tmp_path / "out", tmp_path)
     prefix = "not a readable audio file (wav, flac, mp3, ogg, m4a): "
     expected = {
         broken: prefix + "invalid data found when processing input",

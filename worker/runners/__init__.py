@@ -9,6 +9,9 @@ Django, so runners are tested and benchmarked without a database.
 the model could not handle; an exception from `predict` makes the engine retry the batch
 one sample at a time, so a single bad sample never costs its neighbours.
 
+An ML App with per-row settings (MLAppPlugin.row_settings, e.g. speech's speakers column)
+also gets `row_settings=`, one dict (or None) a payload, when a batch's table rows have any.
+
 A runner whose batch can take seconds (a transformer over long documents, a long audio
 file) calls `should_stop` between steps and raises `Stopped` when it says so: the job was
 quit, and the user waits for that step only, not the whole batch. Calling it also keeps

@@ -8,7 +8,9 @@ annotated transcript (the model's casing and punctuation).
 For each audio file:
 1. decode to 16 kHz mono (PyAV: wav, flac, mp3, ogg, m4a);
 2. find speech with webrtcvad, embed and cluster windows of it by speaker, and cut it into
-   speaker turns (worker.runners.diarization);
+   speaker turns (worker.runners.diarization; the count: the job's `num_speakers`, or
+   `auto` within `min_speakers`..`max_speakers`, or the row's cell of `speakers_column`,
+   worker.runners.speaker_count);
 3. transcribe the whole file once with faster-whisper and word timestamps (Whisper keeps
    its context; short clips transcribe worse), then give each word to the turn it falls in;
 4. write every turn that has words as its own WAV file under `segments/`.
@@ -44,6 +46,13 @@ from worker.runners.diarization import (
     voice_encoder,
 )
 from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
+from worker.runners.speaker_count import (
+    MAX_SPEAKERS,
+    SpeakerCount,
+    parse_speakers,
+    speakers_from_settings,
+    speakers_problems,
+)
 from worker.runners.whisper import device_for, whisper_folder, whisper_model
 
 AUDIO_FORMATS = "wav, flac, mp3, ogg, m4a"
@@ -68,7 +77,7 @@ def raw_transcript(annotated: str) -> str:
 class Options:
     language: str | None
     beam_size: int
-    num_speakers: int | None
+    speakers: SpeakerCount
 
 
 class AsrRunner:
@@ -81,17 +90,33 @@ class AsrRunner:
         self._dataset_dir = dataset_dir.resolve() if dataset_dir else None
 
     def predict(
-        self, payloads: Sequence[str], should_stop: Callable[[], bool] | None = None
+        self,
+        payloads: Sequence[str],
+        should_stop: Callable[[], bool] | None = None,
+        row_settings: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[Any]:
+        """`row_settings`: a table row's own `num_speakers` (the speakers column), if any."""
         results: list[Any] = []
-        for path in payloads:
+        rows = row_settings or [None] * len(payloads)
+        for path, row in zip(payloads, rows, strict=True):
+            speakers: SpeakerCount | None = self._options.speakers
+            problem = None
+            if row and "num_speakers" in row:
+                speakers, problem = parse_speakers(row["num_speakers"], self._options.speakers)
+            if speakers is None:
+                results.append(SampleFailure(problem or "bad speakers column"))
+                continue
             try:
-                results.append(self.transcribe(Path(path), should_stop or (lambda: False)))
+                results.append(
+                    self.transcribe(Path(path), should_stop or (lambda: False), speakers)
+                )
             except Stopped:
                 raise Stopped(results) from None  # the files before this one are done
         return results
 
-    def transcribe(self, path: Path, should_stop: Callable[[], bool]) -> Any:
+    def transcribe(
+        self, path: Path, should_stop: Callable[[], bool], speakers: SpeakerCount | None = None
+    ) -> Any:
         from faster_whisper import decode_audio
 
         try:
@@ -105,7 +130,8 @@ class AsrRunner:
             return {"segments": []}
         if should_stop():
             raise Stopped
-        turns = speaker_turns(audio, regions, self._options.num_speakers, should_stop)
+        speakers = speakers or self._options.speakers
+        turns = speaker_turns(audio, regions, speakers, should_stop)
         assign_words(turns, self._words(audio, should_stop))
         return {"segments": self._write_segments(path, audio, turns)}
 
@@ -244,8 +270,37 @@ class SpeechRecognition(MLAppPlugin):
             "type": "auto_int",
             "default": "auto",
             "min": 1,
-            "max": 20,
+            "max": MAX_SPEAKERS,
             "help": "'auto' estimates it; a number forces it.",
+        },
+        {
+            "name": "min_speakers",
+            "label": "Fewest speakers (auto)",
+            "type": "int",
+            "default": "",
+            "min": 1,
+            "max": MAX_SPEAKERS,
+            "help": "With 'auto': the count found is at least this. Empty: 1.",
+        },
+        {
+            "name": "max_speakers",
+            "label": "Most speakers (auto)",
+            "type": "int",
+            "default": "",
+            "min": 1,
+            "max": MAX_SPEAKERS,
+            "help": "With 'auto': the count found is at most this. Empty: 8.",
+        },
+        {
+            "name": "speakers_column",
+            "label": "Speakers column",
+            "type": "text",
+            "default": "",
+            "max_length": 200,
+            "table": True,
+            "row_setting": "num_speakers",
+            "help": "A table column with each file's number of speakers: a number, auto, "
+            "or a range such as 2-4. Empty cells take the job's setting.",
         },
         {
             "name": "compute_type",
@@ -259,7 +314,15 @@ class SpeechRecognition(MLAppPlugin):
     )
     header = "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
     min_shard_samples = 1  # one file is seconds of work
-    load_settings = ("device", "compute_type", "language", "beam_size", "num_speakers")
+    load_settings = (
+        "device",
+        "compute_type",
+        "language",
+        "beam_size",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+    )
 
     def load(
         self,
@@ -277,12 +340,11 @@ class SpeechRecognition(MLAppPlugin):
         device = device_for(str(settings.get("device") or "cpu"))
         whisper = whisper_model(folder, compute_type, device)
         voice_encoder()  # fail at load, not on the first file, when diarization is missing
-        speakers = settings.get("num_speakers", "auto")
         language = str(settings.get("language") or "en")
         options = Options(
             language=None if language == "auto" else language,
             beam_size=int(settings.get("beam_size") or 5),
-            num_speakers=None if speakers in (None, "", "auto") else int(speakers),
+            speakers=speakers_from_settings(settings),
         )
         return AsrRunner(whisper, options, output_dir, dataset_dir)
 
@@ -316,11 +378,20 @@ class SpeechRecognition(MLAppPlugin):
             )
         return out.getvalue()
 
+    def settings_problems(self, settings: dict[str, Any]) -> dict[str, str]:
+        return speakers_problems(settings)
+
     def summary_extra(self, settings: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {
+        """What decided the speaker count: the job's setting (`auto`, `auto 2-4` or a
+        number), and the table column that overrides it per file, if any."""
+        extra: dict[str, Any] = {
             "segments_folder": "segments/",
             "num_speakers": settings.get("num_speakers", "auto"),
+            "speakers": speakers_from_settings(settings).describe(),
         }
+        if settings.get("speakers_column"):
+            extra["speakers_column"] = settings["speakers_column"]
+        return extra
 
 
 PLUGIN = SpeechRecognition()

@@ -1,8 +1,8 @@
 """Diarization: who speaks when in a decoded audio file (the first steps of worker.runners.asr).
 
 1. find speech with webrtcvad (30 ms frames; a pause of 0.3 s ends a region);
-2. embed 1.6 s windows of speech with resemblyzer and cluster them (agglomerative,
-   cosine): `num_speakers` fixes the count, `auto` picks it by silhouette score;
+2. embed 1.6 s windows of speech with resemblyzer (each window at -30 dBFS) and group them
+   by speaker (worker.runners.speaker_count: a fixed count, or `auto` within bounds);
 3. cut turns where the speaker changes, and join a speaker's regions across short pauses;
 4. give each transcribed word to the turn it falls in.
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from worker.runners import Stopped
+from worker.runners.speaker_count import SpeakerCount, cluster
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 SAMPLE_RATE = 16000
@@ -36,8 +37,6 @@ TURN_JOIN_S = 0.5  # one speaker's regions closer than this form one turn...
 TURN_MAX_S = 30.0  # ...unless the turn would grow past this
 MIN_TURN_PIECE_S = 0.6  # a speaker change shorter than this inside a region is noise
 WORD_REACH_S = 1.0  # a word this far from every turn is Whisper talking over silence
-AUTO_MAX_SPEAKERS = 8
-AUTO_MIN_SILHOUETTE = 0.25
 SNAP_REACH_S = 0.6  # a speaker change moves to the quietest moment this close to it
 ENERGY_FRAME_S = 0.01
 
@@ -97,7 +96,7 @@ def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
     return [(a, b) for a, b in regions if b - a >= REGION_MIN_S]
 
 
-def _windows(regions: list[tuple[float, float]]) -> list[tuple[int, float, float]]:
+def windows_of(regions: list[tuple[float, float]]) -> list[tuple[int, float, float]]:
     """(region index, start, end) of the embedding windows; short regions get one."""
     speech = sum(b - a for a, b in regions)
     hop = max(WINDOW_HOP_S, speech / MAX_WINDOWS)
@@ -111,7 +110,7 @@ def _windows(regions: list[tuple[float, float]]) -> list[tuple[int, float, float
     return windows
 
 
-def _embed(audio: np.ndarray, windows: list[tuple[int, float, float]]) -> np.ndarray:
+def embed(audio: np.ndarray, windows: list[tuple[int, float, float]]) -> np.ndarray:
     """L2-normalised resemblyzer embeddings, one per window, in one batched forward."""
     import torch
 
@@ -122,7 +121,7 @@ def _embed(audio: np.ndarray, windows: list[tuple[int, float, float]]) -> np.nda
         clip = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
         if 0 < len(clip) < length:  # tile a short region rather than pad it with silence
             clip = np.tile(clip, length // len(clip) + 1)
-        clips.append(np.pad(clip[:length], (0, max(0, length - len(clip)))))
+        clips.append(np.pad(_at_window_loudness(clip[:length]), (0, max(0, length - len(clip)))))
     batch = torch.from_numpy(np.stack(clips).astype(np.float32))
     spec = torch.stft(
         batch,
@@ -136,33 +135,6 @@ def _embed(audio: np.ndarray, windows: list[tuple[int, float, float]]) -> np.nda
     mels = (filters @ spec.abs().pow(2)).transpose(1, 2)[:, :160, :]
     with torch.inference_mode():
         return encoder(mels).cpu().numpy()
-
-
-def cluster(embeddings: np.ndarray, num_speakers: int | None) -> np.ndarray:
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import silhouette_score
-
-    n = len(embeddings)
-    if n < 2 or num_speakers == 1:
-        return np.zeros(n, dtype=int)
-
-    def fit(k: int) -> np.ndarray:
-        model = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average")
-        return np.asarray(model.fit_predict(embeddings))
-
-    if num_speakers is not None:
-        return fit(min(num_speakers, n))
-    # The count with the best silhouette wins, if it is clear enough and no "speaker" is a
-    # single window (one odd-sounding window is noise, not a person).
-    best, best_score = np.zeros(n, dtype=int), AUTO_MIN_SILHOUETTE
-    for k in range(2, min(AUTO_MAX_SPEAKERS, n - 1) + 1):
-        labels = fit(k)
-        if np.bincount(labels).min() < 2:
-            continue
-        score = float(silhouette_score(embeddings, labels, metric="cosine"))
-        if score > best_score:
-            best, best_score = labels, score
-    return best
 
 
 @dataclass
@@ -273,27 +245,25 @@ def _distance(turn: Turn, moment: float) -> float:
     return min(abs(moment - turn.start), abs(moment - turn.end))
 
 
-def _loudness_normalised(audio: np.ndarray) -> np.ndarray:
-    """Raise quiet audio to -30 dBFS, as resemblyzer's training data was."""
-    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
-    if rms <= 0:
-        return audio
-    gain = 10 ** (-30 / 20) / rms
-    return audio * gain if gain > 1 else audio
+def _at_window_loudness(clip: np.ndarray) -> np.ndarray:
+    """One window at -30 dBFS, as resemblyzer's training data was: a loud and a soft
+    sentence of one voice then embed alike (bench.speakers measured both ways)."""
+    rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2)))
+    return clip * (10 ** (-30 / 20) / rms) if rms > 1e-6 else clip
 
 
 def speaker_turns(
     audio: np.ndarray,
     regions: list[tuple[float, float]],
-    num_speakers: int | None,
+    speakers: SpeakerCount,
     should_stop: Callable[[], bool],
 ) -> list[Turn]:
     """The turns of the speech `regions` of `audio` (speech_regions), one per speaker change.
 
     Embedding and clustering are the slow part: a quit is looked at once they are done.
     """
-    windows = _windows(regions)
-    labels = cluster(_embed(_loudness_normalised(audio), windows), num_speakers)
+    windows = windows_of(regions)
+    labels = cluster(embed(audio, windows), windows, speakers)
     if should_stop():
         raise Stopped
     return turns_from(regions, windows, labels, frame_energy(audio))

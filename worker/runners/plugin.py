@@ -205,6 +205,24 @@ class MLAppPlugin(ABC):
         tables = [dict(spec) for spec in TABLE_SETTINGS]
         return [*common, *(dict(spec) for spec in self.extra_settings), *tables]
 
+    @property
+    def row_settings(self) -> dict[str, str]:
+        """Table settings that name a column holding a per-row value of another setting
+        (`"row_setting"` in their spec): {column setting: setting}. The reader puts the
+        row's non-empty cells in Sample.settings; the engine hands them to `predict` as
+        `row_settings=` (one dict or None a payload) when a batch has any."""
+        return {
+            spec["name"]: spec["row_setting"]
+            for spec in self.extra_settings
+            if spec.get("table") and spec.get("row_setting")
+        }
+
+    def settings_problems(self, settings: dict[str, Any]) -> dict[str, str]:
+        """Refusals of a combination of settings, each already valid alone (the schema
+        checked it): {setting name: one sentence}. Called at job creation (wizard, API
+        and CLI alike)."""
+        return {}
+
     @abstractmethod
     def load(self, model: ModelRef, settings: dict[str, Any], **context: Any) -> Runner:
         """Build the runner for `model` (heavy: once per worker process and model).
