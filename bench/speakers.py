@@ -124,6 +124,32 @@ def case(name: str, speakers: int, conversation: Conversation, calibration: bool
     return Case(name, speakers, embeddings, units, calibration, voices)
 
 
+def same_partition(labels: np.ndarray, voices: list[str]) -> bool:
+    pairs = range(len(labels))
+    return all((labels[i] == labels[j]) == (voices[i] == voices[j]) for i in pairs for j in pairs)
+
+
+def grouping_report(made: list[Case]) -> None:
+    """With the true count given, is each unit grouped with its own voice? Complete linkage
+    of the units as embedded, and centred on the file's mean (the shipped grouping)."""
+    sc = speaker_count
+    ways = {
+        "as embedded": lambda c: sc._cut(sc._dendrogram(c.units), c.speakers),
+        "centred (shipped)": lambda c: sc.group_units(c.units, c.speakers),
+    }
+    for name, group in ways.items():
+        bench = [
+            same_partition(group(c), c.voices) for c in made if c.calibration and c.speakers > 1
+        ]
+        tests = [
+            same_partition(group(c), c.voices) for c in made if not c.calibration and c.speakers > 1
+        ]
+        print(
+            f"grouping with the true count, {name}: {sum(bench)}/{len(bench)} bench, "
+            f"{sum(tests)}/{len(tests)} tests' (files of 2 or more voices)"
+        )
+
+
 def partition_right(c: Case) -> bool:
     """Whether the shipped method groups the units exactly as the voices do."""
     k = speaker_count.by_threshold(c.units, AUTO)
@@ -131,11 +157,8 @@ def partition_right(c: Case) -> bool:
         return False
     if k == 1:
         return True
-    labels = speaker_count._cut(speaker_count._dendrogram(c.units), k)
-    pairs = range(len(labels))
-    return all(
-        (labels[i] == labels[j]) == (c.voices[i] == c.voices[j]) for i in pairs for j in pairs
-    )
+    labels = speaker_count.group_units(c.units, k)
+    return same_partition(labels, c.voices)
 
 
 def cases(seed: int) -> list[Case]:
@@ -242,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"calibrated {note}")
     report(made, chosen)
+    grouping_report(made)
     bench = [partition_right(c) for c in made if c.calibration]
     tests = [partition_right(c) for c in made if not c.calibration]
     wrong = [c.name for c in made if not partition_right(c)]
