@@ -83,12 +83,18 @@ def span_score(pairs: Iterable[tuple[set[Span], set[Span]]]) -> SpanScore:
 
 
 _WORDS = re.compile(r"[a-z0-9']+")
+# Whisper writes small numbers as digits, scripts as words: both count as the word.
+NUMBERS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "10": "ten"}
+
+
+def words(text: str) -> list[str]:
+    """The words of a transcript, lower case, punctuation dropped, small numbers spelled."""
+    return [NUMBERS.get(w, w) for w in _WORDS.findall(text.lower())]
 
 
 def word_error_rate(hypothesis: str, reference: str) -> float:
-    """(substitutions + deletions + insertions) / reference words, case and punctuation
-    ignored."""
-    hyp, ref = _WORDS.findall(hypothesis.lower()), _WORDS.findall(reference.lower())
+    """(substitutions + deletions + insertions) / reference words (see `words`)."""
+    hyp, ref = words(hypothesis), words(reference)
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         previous, row[0] = row[0], i

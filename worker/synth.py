@@ -11,10 +11,14 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 SAMPLE_RATE = 16000
+LEAD_IN_S = 0.5
+PAUSE_S = 0.9
 
 
 class EspeakMissing(RuntimeError):
@@ -58,11 +62,21 @@ class Conversation:
     def text(self) -> str:
         return " ".join(turn.text for turn in self.turns)
 
+    @property
+    def voices(self) -> list[str]:
+        return list(dict.fromkeys(turn.voice for turn in self.turns))
 
-def conversation(
-    script: Sequence[tuple[str, str]], lead_in: float = 0.5, pause: float = 0.9
+    def write(self, path: Path, **kwargs: Any) -> Path:
+        import soundfile
+
+        soundfile.write(path, self.audio, SAMPLE_RATE, **kwargs)
+        return path
+
+
+def converse(
+    script: Sequence[tuple[str, str]], *, lead_in: float = LEAD_IN_S, pause: float = PAUSE_S
 ) -> Conversation:
-    """The (voice, words) turns one after another, with a pause between them."""
+    """The (voice, words) lines spoken in turn, `pause` seconds of silence after each."""
     pieces = [np.zeros(int(lead_in * SAMPLE_RATE), np.float32)]
     turns, clock = [], lead_in
     gap = np.zeros(int(pause * SAMPLE_RATE), np.float32)

@@ -85,7 +85,7 @@ def _speech(workdir: Path) -> tuple[list[str], list[Any]]:
     import soundfile  # the speech stack: only when a speech model is measured
 
     script = json.loads((DATA / "speech_conversation.json").read_text(encoding="utf-8"))
-    talk = synth.conversation([(voice, text) for voice, text in script["turns"]])
+    talk = synth.converse([(voice, text) for voice, text in script["turns"]])
     path = workdir / "conversation.wav"
     soundfile.write(path, talk.audio, synth.SAMPLE_RATE)
     return [str(path)], [talk.text]

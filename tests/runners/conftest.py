@@ -37,15 +37,10 @@ from tests.runners.speech_cases import (
 
 __all__ = ["SAMPLE_RATE", "Conversation", "Turn", "espeak"]
 
-# (espeak-ng voice, what it says); the voices alternate, with pauses between turns.
-CONVERSATION = [
-    ("en-us", "Good morning everyone, thanks for joining the weekly planning meeting."),
-    ("en+f3", "Thanks. I have two updates about the new billing service and the release date."),
-    ("en-us", "Great, please start with the billing service."),
-    ("en+f3", "The billing service passed all tests yesterday, and we plan to ship it on Tuesday."),
-    ("en-us", "That sounds good. Do we need more people on the support team for the launch?"),
-    ("en+f3", "Yes, I think we need two more engineers for the first week."),
-]
+# (espeak-ng voice, what it says); the voices alternate, with pauses between turns. The
+# model cards measure Whisper's WER on the same script (apps.catalog.model_cards).
+_SCRIPT = Path(__file__).resolve().parent.parent / "data/speech_conversation.json"
+CONVERSATION = [(v, t) for v, t in json.loads(_SCRIPT.read_text(encoding="utf-8"))["turns"]]
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
 
