@@ -199,6 +199,9 @@ PURE = (
     "worker.joined",
     "worker.repeats",
     "worker.remote",
+    "worker.parquet",
+    "worker.quality",
+    "worker.synth",
 )
 
 

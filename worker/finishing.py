@@ -23,6 +23,7 @@ from apps.jobs import transitions
 from apps.jobs.models import SHARD_FINISHED, Job, JobShard, JobStatus, ShardStatus
 from worker.joined import joined_merge, joined_name, output_columns
 from worker.messages import no_space_reason
+from worker.parquet import parquet_schema
 from worker.paths import (
     JobInputError,
     job_input_path,
@@ -35,7 +36,7 @@ from worker.paths import (
 from worker.readers import DatasetReadError, table_units
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import plugin_for, runner_summary
-from worker.tables import Columns, parquet_schema, table_kind
+from worker.tables import Columns, table_kind
 
 log = logging.getLogger(__name__)
 

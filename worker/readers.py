@@ -24,16 +24,17 @@ from functools import partial
 from itertools import islice
 from pathlib import Path
 
-from worker import lines, tables
+from worker import lines, parquet, tables
 from worker.remote import DataPath, RemotePath, relative_name
 from worker.samples import (
     MAX_SAMPLE_BYTES,
     MAX_TEXT_CHARS,
-    TEXT_FIELDS,
     DatasetReadError,
     Sample,
+    as_requests,
     decode_text,
-    text_field,
+    json_request,
+    json_text,
 )
 from worker.table_schema import table_schema
 from worker.tables import Columns
@@ -42,7 +43,6 @@ __all__ = ["MAX_TEXT_CHARS", "Columns", "DatasetInfo", "DatasetReadError", "Samp
 
 TEXT_LINE_EXTS = {".txt", ".text"}
 AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
-REQUEST_FIELDS = ("messages", "prompt", "input")  # a JSONL request (ML Apps that read them)
 # Whisper decodes audio from a file on this machine: a linked dataset's audio is imported.
 LINKED_AUDIO = "audio in a linked S3 dataset is not read in place: import the dataset instead"
 SKIPPED_NAMES = {"labels.txt", "labels.tsv", "dataset.json", "readme.md", "README.md"}
@@ -115,7 +115,7 @@ def _count_unit(path: DataPath, kind: str) -> int:
     if kind == "csv":
         return tables.csv_count(path)
     if kind == "parquet":
-        return tables.parquet_count(path)
+        return parquet.parquet_count(path)
     return lines.count_lines(path)
 
 
@@ -178,7 +178,7 @@ def _line_samples(
     requests: bool = False,
 ) -> Iterator[Sample]:
     """Samples of a text-lines or JSONL file: the hot path of most jobs, kept flat."""
-    from_json = _json_request if requests else _json_text
+    from_json = json_request if requests else json_text
     with path.open("rb") as fh:
         lines.seek_line(fh, skip, offset)
         # readline with a limit: a multi-gigabyte line is never held in memory whole.
@@ -257,7 +257,7 @@ def _table_samples(
     if kind == "csv":
         rows = tables.csv_rows(path, names, skip=skip, offset=offset)
     elif kind == "parquet":
-        rows = tables.parquet_rows(path, names, skip=skip)
+        rows = parquet.parquet_rows(path, names, skip=skip)
     else:
         rows = _jsonl_rows(path, names, skip, offset)
     word = "line" if kind == "jsonl" else "row"
@@ -290,43 +290,6 @@ def _unit_payloads(path: DataPath, kind: str, rel: str, skip: int = 0) -> Iterat
         yield None, LINKED_AUDIO, rel
     elif kind in ("audio", "document") and skip == 0:
         yield (str(path), None, rel) if kind == "audio" else (*_document_payload(path), rel)
-
-
-def _json_request(line: str) -> tuple[str | None, str | None]:
-    """A JSONL line for an ML App that reads requests: the whole object, so that a chat
-    (`messages`), a raw `prompt`, an `input` and any per-request settings reach the model."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None, "not valid JSON"
-    if not isinstance(obj, dict):
-        return None, "not a JSON object"
-    if any(key in obj for key in REQUEST_FIELDS):
-        return line, None
-    key = text_field(list(obj))
-    if key is None or not isinstance(obj.get(key), str):
-        fields = ", ".join((*REQUEST_FIELDS, *TEXT_FIELDS))
-        return None, f"no prompt or text field ({fields})"
-    return json.dumps({**obj, "text": obj[key]}), None
-
-
-def _as_requests(samples: Iterator[Sample]) -> Iterator[Sample]:
-    """Plain texts (lines, documents, CSV rows) as requests: `{"text": ...}`."""
-    for sample in samples:
-        if sample.payload is not None:
-            sample.payload = json.dumps({"text": sample.payload})
-        yield sample
-
-
-def _json_text(line: str) -> tuple[str | None, str | None]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None, "not valid JSON"
-    key = text_field(list(obj)) if isinstance(obj, dict) else None
-    if key is None or not isinstance(obj.get(key), str):
-        return None, f"no text field ({', '.join(TEXT_FIELDS)})"
-    return decode_text(obj[key].encode("utf-8", "surrogatepass"))
 
 
 def _misfit(kind: str, input_kind: str | None) -> str | None:
@@ -410,7 +373,7 @@ def iter_samples(
                 )
             )
         if requests:
-            samples = _as_requests(samples)
+            samples = as_requests(samples)
         misfit = _misfit(kind, input_kind)
         yield from _refused(samples, misfit) if misfit else samples
         offset += size if size is not None else 0

@@ -6,6 +6,8 @@ pure Python, no Django.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,3 +65,45 @@ def text_field(keys: list[str]) -> str | None:
         if name in lowered:
             return lowered[name]
     return None
+
+
+# --- JSON lines -------------------------------------------------------------------------
+
+REQUEST_FIELDS = ("messages", "prompt", "input")  # a JSONL request (ML Apps that read them)
+
+
+def json_request(line: str) -> tuple[str | None, str | None]:
+    """A JSONL line for an ML App that reads requests: the whole object, so that a chat
+    (`messages`), a raw `prompt`, an `input` and any per-request settings reach the model."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not valid JSON"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    if any(key in obj for key in REQUEST_FIELDS):
+        return line, None
+    key = text_field(list(obj))
+    if key is None or not isinstance(obj.get(key), str):
+        fields = ", ".join((*REQUEST_FIELDS, *TEXT_FIELDS))
+        return None, f"no prompt or text field ({fields})"
+    return json.dumps({**obj, "text": obj[key]}), None
+
+
+def as_requests(samples: Iterator[Sample]) -> Iterator[Sample]:
+    """Plain texts (lines, documents, CSV rows) as requests: `{"text": ...}`."""
+    for sample in samples:
+        if sample.payload is not None:
+            sample.payload = json.dumps({"text": sample.payload})
+        yield sample
+
+
+def json_text(line: str) -> tuple[str | None, str | None]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not valid JSON"
+    key = text_field(list(obj)) if isinstance(obj, dict) else None
+    if key is None or not isinstance(obj.get(key), str):
+        return None, f"no text field ({', '.join(TEXT_FIELDS)})"
+    return decode_text(obj[key].encode("utf-8", "surrogatepass"))

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from worker.lines import drain_line
+from worker.parquet import parquet_columns, parquet_rows
 from worker.remote import DataPath
 from worker.repeats import possible_repeats
 from worker.samples import MAX_SAMPLE_BYTES, DatasetReadError, text_field
@@ -22,8 +23,6 @@ from worker.tables import (
     csv_rows,
     jsonable,
     object_values,
-    parquet_columns,
-    parquet_rows,
     short,
     table_kind,
 )

@@ -25,7 +25,6 @@ import decimal
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from worker.remote import DataPath
@@ -39,7 +38,6 @@ TABLE_EXTS = CSV_EXTS | JSONL_EXTS | PARQUET_EXTS
 MAX_LINE_BYTES = 64 * 1024 * 1024
 CHECKPOINT_BYTES = 1 << 20
 PREVIEW_ROWS = 5
-PARQUET_BATCH = 4096
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -328,63 +326,6 @@ def csv_offsets(
                     continue
             offsets.append(feed.position)
     return offsets
-
-
-# --- Parquet -----------------------------------------------------------------------------
-
-
-def _parquet(path: DataPath) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        # A linked object is opened as a raw seekable file: pyarrow reads the footer and
-        # the column chunks it needs, each with one ranged GET.
-        return pq.ParquetFile(path if isinstance(path, Path) else path.open_raw())
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetReadError(f"{path.name} is not a readable Parquet file ({exc}).") from exc
-
-
-def parquet_schema(path: DataPath) -> Any:
-    """The file's pyarrow schema (its footer alone is read)."""
-    return _parquet(path).schema_arrow
-
-
-def parquet_columns(path: DataPath) -> list[str]:
-    return list(parquet_schema(path).names)
-
-
-def parquet_count(path: DataPath) -> int:
-    return int(_parquet(path).metadata.num_rows)
-
-
-def parquet_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
-    """Rows from the `skip`-th on: only the row groups from the one holding it, only the
-    columns in `names`, a few thousand rows at a time."""
-    import pyarrow as pa
-
-    pf = _parquet(path)
-    meta = pf.metadata
-    first, before = 0, 0
-    while first < meta.num_row_groups and before + meta.row_group(first).num_rows <= skip:
-        before += meta.row_group(first).num_rows
-        first += 1
-    to_skip, number = skip - before, before
-    read = list(names) or [pf.schema_arrow.names[0]]
-    try:
-        batches = pf.iter_batches(
-            batch_size=PARQUET_BATCH, row_groups=range(first, meta.num_row_groups), columns=read
-        )
-        for batch in batches:
-            values = [batch.column(i).to_pylist() for i in range(len(names))]
-            rows = batch.num_rows
-            begin = min(to_skip, rows)
-            to_skip -= begin
-            for i in range(begin, rows):
-                yield number + i + 1, [column[i] for column in values], None
-            number += rows
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetReadError(f"{path.name}: row {number + 1} cannot be read ({exc}).") from exc
 
 
 # --- any table ---------------------------------------------------------------------------

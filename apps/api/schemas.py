@@ -85,6 +85,7 @@ class ModelCardOut(Schema):
     licence: str
     speed: CardSpeedOut
     quality: CardQualityOut | None = None
+    quality_note: str = ""  # why there is no quality figure
     measured: str = ""  # the date
     machine: str = ""
     source: str = ""  # measured on this server | measured on the development machine
