@@ -8,10 +8,8 @@ model, write its `bare_*` function and append a Case to CASES.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,27 +54,25 @@ def text_batches(path: Path, batch_size: int) -> Any:
             yield batch
 
 
-def bare_vader(path: Path, batch_size: int) -> int:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    analyzer = SentimentIntensityAnalyzer()
+def _vader_loop(analyzer: Any, path: Path, batch_size: int) -> int:
     labels = ("negative", "positive")
     done = 0
     for batch in text_batches(path, batch_size):
         done += len([labels[analyzer.polarity_scores(t)["compound"] >= 0] for t in batch])
     return done
+
+
+def bare_vader(path: Path, batch_size: int) -> int:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return _vader_loop(SentimentIntensityAnalyzer(), path, batch_size)
 
 
 def bare_vader_finance(path: Path, batch_size: int) -> int:
     """VADER with the finance lexicon and rules, called as a script would."""
-    from worker.runners.vader_finance import analyzer as finance_analyzer
+    from worker.runners.vader_finance import analyzer
 
-    analyzer = finance_analyzer()
-    labels = ("negative", "positive")
-    done = 0
-    for batch in text_batches(path, batch_size):
-        done += len([labels[analyzer.polarity_scores(t)["compound"] >= 0] for t in batch])
-    return done
+    return _vader_loop(analyzer(), path, batch_size)
 
 
 # --- document classification: MiniLM zero-shot ----------------------------------------
@@ -176,10 +172,9 @@ def conversations_input(folder: Path, samples: int) -> Path:
 
     import numpy as np
     import soundfile
-    from scipy.signal import resample_poly
 
-    if shutil.which("espeak-ng") is None:
-        raise RuntimeError("espeak-ng is missing: run `make test-system` first.")
+    from worker.synth import espeak
+
     target = folder / f"calls-{samples}"
     target.mkdir(parents=True, exist_ok=True)
     rng = random.Random(samples)
@@ -187,13 +182,7 @@ def conversations_input(folder: Path, samples: int) -> Path:
 
     def speech(voice: str, text: str) -> Any:
         if (voice, text) not in clips:
-            wav = subprocess.run(
-                ["espeak-ng", "-v", voice, "-s", "150", "--stdout", text],
-                capture_output=True,
-                check=True,
-            ).stdout
-            data, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
-            clips[voice, text] = resample_poly(data, AUDIO_RATE, rate).astype(np.float32)
+            clips[voice, text] = espeak(voice, text)
         return clips[voice, text]
 
     pause = np.zeros(int(0.8 * AUDIO_RATE), np.float32)

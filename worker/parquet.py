@@ -41,7 +41,8 @@ def parquet_count(path: DataPath) -> int:
 
 def parquet_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iterator[Row]:
     """Rows from the `skip`-th on: only the row groups from the one holding it, only the
-    columns in `names`, a few thousand rows at a time."""
+    columns in `names` (a name may come twice: one column can be the ID and carried, or
+    the speakers column and carried), a few thousand rows at a time."""
     import pyarrow as pa
 
     pf = _parquet(path)
@@ -51,13 +52,14 @@ def parquet_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iter
         before += meta.row_group(first).num_rows
         first += 1
     to_skip, number = skip - before, before
-    read = list(names) or [pf.schema_arrow.names[0]]
+    read = list(dict.fromkeys(names)) or [pf.schema_arrow.names[0]]
     try:
         batches = pf.iter_batches(
             batch_size=PARQUET_BATCH, row_groups=range(first, meta.num_row_groups), columns=read
         )
         for batch in batches:
-            values = [batch.column(i).to_pylist() for i in range(len(names))]
+            by_name = {name: batch.column(name).to_pylist() for name in read}
+            values = [by_name[name] for name in names]
             rows = batch.num_rows
             begin = min(to_skip, rows)
             to_skip -= begin

@@ -85,10 +85,12 @@ class ModelCardOut(Schema):
     licence: str
     speed: CardSpeedOut
     quality: CardQualityOut | None = None
+    quality_also: list[CardQualityOut] = []  # sets never used to tune the model
     quality_note: str = ""  # why there is no quality figure
     measured: str = ""  # the date
     machine: str = ""
     source: str = ""  # measured on this server | measured on the development machine
+    here: bool = False  # measured on this server
 
 
 class ModelOut(Schema):

@@ -23,8 +23,9 @@ def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict
     """The wizard's values after one field changed: what the re-rendered form shows.
 
     - picking a model (from the dropdown or the hub) fills the ML App with the model's;
-    - choosing an ML App drops a model or dataset that does not serve it, and picks the
-      ML App's default built-in model when none is chosen;
+    - choosing an ML App drops a model or dataset that does not serve it;
+    - with an ML App and no model, the ML App's default built-in model is picked (unless
+      the model was just cleared on purpose);
     - choosing a dataset fills an empty path with the dataset's default path.
     """
     values: dict[str, Any] = {
@@ -42,7 +43,7 @@ def wizard_initial(data: QueryDict, *, form: BatchJobForm, trigger: str) -> dict
         app = next((a for a in form.ml_apps if a.pk == model.ml_app_id), None)
     if app is not None and model is not None and model.ml_app_id != app.pk:
         model = None
-    if app is not None and model is None and trigger == "ml_app" and values["model"] != HUB:
+    if app is not None and model is None and trigger != "model" and values["model"] != HUB:
         model = _default_model(app, form.models)
     if app is not None and dataset is not None and app not in dataset.ml_apps.all():
         dataset = None

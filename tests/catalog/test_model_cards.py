@@ -34,6 +34,8 @@ def test_the_command_measures_speed_and_quality(catalog, tmp_path, capsys):
         "set": model_cards.LABELLED["sentiment-analysis"].name,
         "samples": 96,
     }
+    (held_out,) = card["quality_also"]  # the set never used to write the rules
+    assert held_out["samples"] == 64 and 0.5 < held_out["value"] < card["quality"]["value"]
     ner = platform_model("spacy-en-core-web-sm").card["quality"]
     assert ner["metric"] == "span F1" and 0.5 < ner["value"] <= 1 and ner["samples"] == 45
     out = capsys.readouterr().out
@@ -41,11 +43,30 @@ def test_the_command_measures_speed_and_quality(catalog, tmp_path, capsys):
     written = json.loads(shipped.read_text())
     assert set(written) == {"vader-finance", "spacy-en-core-web-sm"}
     assert "source" not in written["vader-finance"]  # where it was measured is the reader's
+    assert "here" not in written["vader-finance"] and card["here"] is True
 
 
 def test_an_unknown_model_is_refused_with_a_sentence(catalog):
     with pytest.raises(CommandError, match="No platform model named nope"):
         call_command("model_cards", "nope")
+
+
+def test_a_model_that_cannot_run_here_does_not_stop_the_others(catalog, monkeypatch, capsys):
+    measure = model_cards.measure
+
+    def flaky(model, log):
+        if model.name == "vader-sentiment":
+            raise model_cards.CardError("The labelled set x.tsv is missing.")
+        return measure(model, log)
+
+    monkeypatch.setattr("apps.catalog.management.commands.model_cards.measure", flaky)
+    with pytest.raises(CommandError, match=r"1 model\(s\) not measured: vader-sentiment\."):
+        call_command("model_cards", "vader-sentiment", "vader-finance")
+    assert (
+        "vader-sentiment: not measured: The labelled set x.tsv is missing."
+        in capsys.readouterr().err
+    )
+    assert platform_model("vader-finance").card["here"] is True
 
 
 def test_shipped_cards_fill_rows_until_measured_here(catalog, tmp_path, monkeypatch):
@@ -57,7 +78,8 @@ def test_shipped_cards_fill_rows_until_measured_here(catalog, tmp_path, monkeypa
         card={**card, "source": model_cards.SOURCE_HERE, "licence": "measured"}
     )
     catalog_sync()
-    assert platform_model("vader-sentiment").card == {**card, "source": model_cards.SOURCE_SHIPPED}
+    expected = {**card, "source": model_cards.SOURCE_SHIPPED, "here": False}
+    assert platform_model("vader-sentiment").card == expected
     assert platform_model("spacy-en-core-web-md").card["licence"] == "measured"
 
 

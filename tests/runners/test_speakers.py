@@ -22,7 +22,9 @@ from worker.runners.speaker_count import (
     SpeakerCount,
     by_threshold,
     cluster,
+    group_units,
     parse_speakers,
+    speakers_from_settings,
     speakers_problems,
 )
 
@@ -256,11 +258,25 @@ def test_a_speakers_cell_is_a_number_auto_or_a_range(cell, expected):
     assert parse_speakers(cell, SpeakerCount(low=2, high=5)) == (expected, None)
 
 
-@pytest.mark.parametrize("cell", ["0", "21", "4-2", "two", "-1", True, 2.5])
+@pytest.mark.parametrize("cell", ["0", "21", "4-2", "two", "-1", True, 2.5, "\u00b2", "\u00b2-3"])
 def test_a_bad_speakers_cell_says_what_is_wanted(cell):
     found, problem = parse_speakers(cell, SpeakerCount())
     assert found is None and problem is not None
     assert "a number of speakers from 1 to 20, auto, or a range such as 2-4" in problem
+
+
+def test_an_auto_cell_searches_the_jobs_range_even_with_a_fixed_number():
+    job = speakers_from_settings({"num_speakers": 3, "min_speakers": 2, "max_speakers": 4})
+    assert job.fixed == 3 and job.describe() == "3"
+    assert parse_speakers("auto", job) == (SpeakerCount(low=2, high=4), None)
+
+
+def test_units_that_all_embed_alike_do_not_break_the_grouping():
+    unit = np.ones((1, 8)) / np.sqrt(8)
+    alike = np.repeat(unit, 4, axis=0)
+    assert group_units(alike, 2).tolist() == [0, 0, 0, 0]
+    mixed = np.vstack([alike[:2], np.eye(8)[:1], alike[:1]])  # one unit sits at the mean
+    assert len(group_units(mixed, 2)) == 4
 
 
 def test_a_fixed_count_inside_the_range_is_accepted():

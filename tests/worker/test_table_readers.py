@@ -133,6 +133,18 @@ def test_parquet_is_read_from_the_row_group_a_shard_starts_in(tmp_path):
     assert table_schema(path).columns == ["doc_id", "body", "score"]
 
 
+def test_parquet_reads_a_column_named_twice(tmp_path):
+    """The ID column carried as well: CSV and JSONL cope, Parquet must too."""
+    table = pa.table({"doc_id": pa.array([7, 8], type=pa.int64()), "body": ["a", "b"]})
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table, path)
+    columns = Columns(input="body", id="doc_id", carry=("doc_id", "body"))
+    assert picked(path, columns) == [
+        (0, "a", None, {"doc_id": 7, "body": "a"}),
+        (1, "b", None, {"doc_id": 8, "body": "b"}),
+    ]
+
+
 def test_jsonl_is_a_table_when_columns_are_chosen(tmp_path):
     path = tmp_path / "q.jsonl"
     lines = [{"qid": i, "question": f"q{i}", "meta": {"lang": "en"}} for i in range(4)]

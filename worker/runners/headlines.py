@@ -1,5 +1,5 @@
-"""Headlines for the spaCy models: all-caps and Title-Case text re-cased so that only
-likely names keep their capitals (worker.runners.ner's docstring says why and how).
+"""Headlines for the spaCy models: all-caps text re-cased to headline case, Title-Case text
+lower-cased (worker.runners.ner's docstring says why and how).
 
 Every function keeps the text's length: offsets found in a copy are offsets in the original.
 """
@@ -7,16 +7,14 @@ Every function keeps the text's length: offsets found in a copy are offsets in t
 from __future__ import annotations
 
 import re
-from typing import Any
 
 # Types trusted from a re-cased headline (see the module docstring).
 RECASED_TYPES = {"PERSON", "PER", "GPE", "LOC", "ORG", "NORP"}
 TITLE_TYPES = RECASED_TYPES | {"EVENT", "FAC"}
-# Parts of speech (lower-cased reading) that lose their capital in a truecased headline.
-COMMON_POS = {"VERB", "AUX", "ADP", "SCONJ", "CCONJ", "PART", "ADV", "DET", "PRON", "NUM"}
 TITLE_MIN_WORDS = 3
 ALL_CAPS_SHARE = 0.9
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+# A word, with its apostrophe ("Trump's", "Trump’s": news copy uses the curly one).
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
 _DASH = re.compile(r"\s+-+\s+")
 
 
@@ -49,18 +47,10 @@ def is_title_case(text: str) -> bool:
     )
 
 
-def truecased(text: str, as_written: Any, lowered: Any) -> str:
-    """The headline with capitals kept only on likely names (see the module docstring);
-    `as_written` and `lowered` are the tagged docs of `text` and `text.lower()`."""
-    written_pos = {token.idx: token.pos_ for token in as_written}
-    chars = list(text)
-    for token in lowered:
-        keep = token.pos_ == "PROPN" or (
-            written_pos.get(token.idx) == "PROPN" and token.pos_ not in COMMON_POS | {"NOUN", "ADJ"}
-        )
-        if not keep:
-            chars[token.idx : token.idx + len(token.text)] = token.text
-    return "".join(chars)
+def lowered(text: str) -> str:
+    """`text.lower()` of the same length: a letter whose lower case is longer ("İ") stays,
+    so offsets found in the copy hold in the text."""
+    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
 
 
 def headline_parts(text: str) -> list[tuple[int, int]]:

@@ -6,7 +6,8 @@
 One entry per word of an entity, tagged B- (first word) or I- (the words after it), with
 character offsets into `text` such that `text[begin_offset:end_offset] == word`.
 
-Models: spaCy en_core_web_sm 3.8 (built in) or a user spaCy pipeline, whose OntoNotes
+Models: spaCy en_core_web_md 3.8 (built in, the default) and en_core_web_sm 3.8 (built in,
+the faster), or a user spaCy pipeline, whose OntoNotes
 labels are mapped to CoNLL PER/LOC/ORG/MISC (numeric types dropped); or a Hugging Face
 token-classification checkpoint, one label per word (its first sub-token's). The
 `label_scheme` setting `model` keeps the model's own labels instead.
@@ -20,12 +21,11 @@ written are always those of the original text.
 
 Title-Case headlines ("Federal Reserve Holds Rates Steady Despite Inflation Worries", every
 word but the stop words capitalised) mislead the models the same way: capitalised verbs
-and nouns join the names ("Federal Reserve Holds..." as one organisation). The pipeline's
-own tagger reads the headline twice, as written and lower-cased; a word keeps its capital
-only where the lower-cased reading still calls it a proper noun, or the reading as written
-does and the lower-cased one does not call it a verb, noun, adjective or function word.
-The entities are found in that truecased copy (same length, same offsets), again keeping
-only the name types (and events and facilities). Pipelines without a tagger skip this.
+and nouns join the names ("Federal Reserve Holds..." as one organisation). There the
+capitals say nothing (every word has one), so the model reads the headline lower-cased
+(same length, same offsets) and leans on the words it knows; only the name types (and
+events and facilities) are kept. Chosen by measurement over the pipeline's tagger deciding
+which words keep their capital, and over sentence case; any spaCy pipeline can do it.
 Measured on tests/data/ner_labelled.jsonl: see the README.
 """
 
@@ -46,7 +46,7 @@ from worker.runners.headlines import (
     headline_parts,
     is_all_caps,
     is_title_case,
-    truecased,
+    lowered,
 )
 from worker.runners.plugin import DEVICE_SETTING, BuiltinModel, MLAppPlugin
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
@@ -63,10 +63,8 @@ SPACY_MD_SHA256 = {
     "tok2vec/model": "c20baba06c75a2882f19758ed64ad94e0e5e4078cfcb515bca59e4456b710675",
 }
 SPACY_BATCH = 64  # texts per nlp.pipe minibatch
-# NER needs only the tokenizer, tok2vec and ner; the tagger (with the attribute ruler that
-# maps its tags to parts of speech) is loaded but off, for Title-Case headlines only.
-SPACY_EXCLUDE = ["parser", "senter", "lemmatizer", "morphologizer"]
-TAGGING = ["tagger", "attribute_ruler"]
+# NER needs only the tokenizer, tok2vec and ner; the rest costs time for nothing.
+SPACY_EXCLUDE = ["tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "morphologizer"]
 TO_CONLL = {
     "PERSON": "PER",
     "PER": "PER",
@@ -119,9 +117,6 @@ def _spacy_pipeline(folder: Path) -> Any:
 
         try:
             nlp = spacy.load(folder, exclude=SPACY_EXCLUDE)
-            for name in TAGGING:
-                if name in nlp.pipe_names:
-                    nlp.disable_pipe(name)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {exc}") from exc
         if "ner" not in nlp.pipe_names:
@@ -157,16 +152,6 @@ class SpacyRunner:
     def __init__(self, nlp: Any, scheme: str) -> None:
         self._nlp = nlp
         self._scheme = scheme
-        self._tags_pos = all(name in nlp.component_names for name in TAGGING)
-
-    def _truecased(self, texts: list[str]) -> list[str]:
-        """Title-Case headlines truecased by the pipeline's own tagger (module docstring)."""
-        if not texts:
-            return []
-        names = [n for n in ("tok2vec", *TAGGING) if n in self._nlp.component_names]
-        with self._nlp.select_pipes(enable=names):
-            docs = list(self._nlp.pipe([v for t in texts for v in (t, t.lower())]))
-        return [truecased(t, docs[2 * i], docs[2 * i + 1]) for i, t in enumerate(texts)]
 
     def _tags(self, doc: Any, offset: int, kinds: set[str] | None) -> list[Tag]:
         tags: list[Tag] = []
@@ -186,16 +171,12 @@ class SpacyRunner:
     ) -> list[Any]:
         # Every text becomes one or more (owner, offset, text to run, trusted types) jobs.
         pieces: list[tuple[int, int, str, set[str] | None]] = []
-        titles = [i for i, t in enumerate(payloads) if self._tags_pos and is_title_case(t)]
-        title_copies = dict(
-            zip(titles, self._truecased([payloads[i] for i in titles]), strict=True)
-        )
         for owner, text in enumerate(payloads):
             if is_all_caps(text):
                 recased = headline_case(text)
                 pieces += [(owner, b, recased[b:e], RECASED_TYPES) for b, e in headline_parts(text)]
-            elif owner in title_copies:
-                pieces.append((owner, 0, title_copies[owner], TITLE_TYPES))
+            elif is_title_case(text):
+                pieces.append((owner, 0, lowered(text), TITLE_TYPES))
             else:
                 pieces.append((owner, 0, text, None))
         tags: list[list[Tag]] = [[] for _ in payloads]

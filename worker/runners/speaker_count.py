@@ -34,7 +34,7 @@ AUTO_THRESHOLD = 0.195  # complete-linkage cosine distance between unit embeddin
 UNIT_MAX_S = 4.0
 MOVE_MARGIN = 0.05  # cosine similarity a window must gain to change speaker
 
-_RANGE = re.compile(r"^\s*(\d+)\s*[-–]\s*(\d+)\s*$")
+_RANGE = re.compile(r"^\s*(\d+)\s*[-–]\s*(\d+)\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,8 @@ def speakers_from_settings(settings: dict[str, object]) -> SpeakerCount:
     fixed = None if raw in (None, "", "auto") else int(str(raw))
     low = _bound(settings.get("min_speakers"))
     high = _bound(settings.get("max_speakers"))
-    if fixed is not None:
-        return SpeakerCount(fixed=fixed)
-    return SpeakerCount(low=low or 1, high=high or max(AUTO_MAX_SPEAKERS, low or 1))
+    # A fixed number keeps the range: a speakers-column cell of `auto` searches within it.
+    return SpeakerCount(fixed=fixed, low=low or 1, high=high or max(AUTO_MAX_SPEAKERS, low or 1))
 
 
 def _bound(value: object) -> int | None:
@@ -107,7 +106,7 @@ def parse_speakers(value: object, default: SpeakerCount) -> tuple[SpeakerCount |
         return SpeakerCount(low=default.low, high=default.high), None
     if isinstance(value, bool):
         return None, problem
-    if text.isdigit() and 1 <= int(text) <= MAX_SPEAKERS:
+    if text.isdecimal() and text.isascii() and 1 <= int(text) <= MAX_SPEAKERS:
         return SpeakerCount(fixed=int(text)), None
     match = _RANGE.match(text)
     if match:
@@ -223,8 +222,13 @@ def group_units(points: np.ndarray, k: int) -> np.ndarray:
     (the module docstring says why)."""
     if k <= 1 or len(points) < 2:
         return np.zeros(len(points), dtype=int)
-    centred = _normalised(points - points.mean(axis=0))
-    return _cut(_dendrogram(centred), k)
+    centred = points - points.mean(axis=0)
+    if np.linalg.norm(centred, axis=1).min() < 1e-6:
+        # A unit at the mean (all units alike: a repeated clip) has no direction: cosine
+        # distances would be undefined. Group the units as embedded instead.
+        alike = np.abs(1 - points @ points.T).max() < 1e-6
+        return np.zeros(len(points), dtype=int) if alike else _cut(_dendrogram(points), k)
+    return _cut(_dendrogram(_normalised(centred)), k)
 
 
 def cluster(

@@ -43,6 +43,9 @@ LEXICON_FILE = "finvader/SentiBignomics.py"
 LEXICON_SHA256 = "bbbdfbb97c685143b41eaa5893ad48fe68a66d2e539a70c561c40bb83f7e0f78"
 SCALE = 0.1  # finvader's own constant
 MOVE_VALENCE = 2.0  # about a strong VADER word ("good" is 1.9, "bad" -2.5)
+# Lexicon entries VADER's own rules score a movement word by (see FinanceAnalyzer): keys no
+# word of a text can be, since VADER splits texts at whitespace and keeps the NUL.
+GOOD_MOVE, BAD_MOVE = "\x00good-move", "\x00bad-move"
 LOOK_BEFORE = 5  # "Profits were not hurt by the strike and rose 9%"
 LOOK_AFTER = 3  # "cut 4,000 jobs", "narrowed its loss"
 
@@ -145,12 +148,11 @@ def sentibignomics() -> dict[str, float]:
     return read_lexicon(verify_sha256(path, LEXICON_SHA256, "the SentiBigNomics lexicon"))
 
 
-def _moves(words: list[str]) -> tuple[dict[int, float], set[int]]:
-    """Valences of the movement words that have a quantity near, and the quantities used.
-
-    The nearest quantity wins (the one before it on a tie: "sales fell, costs rose").
-    """
-    valences: dict[int, float] = {}
+def _moves(words: list[str]) -> tuple[dict[int, int], set[int]]:
+    """The sign (good +1, bad -1) of each movement word that has a quantity near, and the
+    quantities used. The nearest quantity wins (the one before on a tie: "sales fell,
+    costs rose")."""
+    valences: dict[int, int] = {}
     used: set[int] = set()
     for i, word in enumerate(words):
         direction = MOVES.get(word)
@@ -163,7 +165,7 @@ def _moves(words: list[str]) -> tuple[dict[int, float], set[int]]:
         ]
         if near:
             j = min(near, key=lambda k: (abs(k - i), k > i))
-            valences[i] = MOVE_VALENCE * direction * QUANTITIES[words[j]]
+            valences[i] = direction * QUANTITIES[words[j]]
             used.add(j)
     return valences, used
 
@@ -239,12 +241,10 @@ class FinanceAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
             sentiments.append(0.0)
             return sentiments
         if i in valences:
-            value = valences[i]
-            for start_i in range(3):  # VADER's negation of the three words before
-                if i > start_i and words[i - (start_i + 1)] not in self.lexicon:
-                    value = self._negation_check(value, words, start_i, i)
-            sentiments.append(value)
-            return sentiments
+            # Scored by VADER's own rules (negation, "no", boosters such as "hardly", caps,
+            # idioms) as a word whose lexicon valence is the movement's.
+            key = GOOD_MOVE if valences[i] > 0 else BAD_MOVE
+            item = key.upper() if item.isupper() else key
         result: list[float] = super().sentiment_valence(valence, sentitext, item, i, sentiments)
         return result
 
@@ -253,4 +253,5 @@ def analyzer() -> FinanceAnalyzer:
     """A VADER analyzer with the finance lexicon and the direction rules."""
     vader = FinanceAnalyzer()
     vader.lexicon.update({word: score * SCALE for word, score in sentibignomics().items()})
+    vader.lexicon.update({GOOD_MOVE: MOVE_VALENCE, BAD_MOVE: -MOVE_VALENCE})
     return vader

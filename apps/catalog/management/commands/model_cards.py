@@ -4,7 +4,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.catalog.model_cards import SOURCE_HERE, cards_save, measure, platform_models
+from apps.catalog.model_cards import (
+    SOURCE_HERE,
+    CardError,
+    cards_save,
+    measure,
+    platform_models,
+)
+from worker.runners import ModelLoadError
+from worker.synth import EspeakMissing
 
 
 class Command(BaseCommand):
@@ -26,19 +34,30 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         cards: dict[str, dict[str, Any]] = {}
+        failed: list[str] = []
         for model in models:
-            card = measure(model, log=lambda line: self.stderr.write(line))
+            try:
+                card = measure(model, log=lambda line: self.stderr.write(line))
+            except (CardError, ModelLoadError, EspeakMissing) as exc:
+                # One model that cannot run here (a package or espeak-ng missing) does not
+                # keep the others from being measured.
+                self.stderr.write(f"{model.name}: not measured: {exc}")
+                failed.append(model.name)
+                continue
             cards[model.name] = card
             cards_save({model.name: card})
             self.stdout.write(card_line(model.name, card))
         if options["write"]:
+            drop = ("source", "here")  # where it was measured is the reader's to say
             shipped = {
-                name: {k: v for k, v in c.items() if k != "source"} for name, c in cards.items()
+                name: {k: v for k, v in c.items() if k not in drop} for name, c in cards.items()
             }
             if options["write"].is_file():  # measuring some models keeps the others' cards
                 shipped = {**json.loads(options["write"].read_text()), **shipped}
             options["write"].write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
         self.stdout.write(f"{len(cards)} model card(s) {SOURCE_HERE}.")
+        if failed:
+            raise CommandError(f"{len(failed)} model(s) not measured: {', '.join(failed)}.")
 
 
 def card_line(name: str, card: dict[str, Any]) -> str:
