@@ -13,23 +13,14 @@ where VADER has no entry, or overwriting it, at several scales.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# The lexicon as the model reads it: parsed from the pinned wheel's file, never executed.
+from worker.runners.vader_finance import sentibignomics
+
 LABELLED = Path(__file__).resolve().parent.parent / "tests/data/sentiment_labelled.tsv"
-
-
-def sentibignomics() -> dict[str, float]:
-    path = importlib.metadata.distribution("finvader").locate_file("finvader/SentiBignomics.py")
-    spec = importlib.util.spec_from_file_location("sentibignomics", str(path))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    terms: dict[str, float] = module.lexicon1()
-    return terms
 
 
 def inflections(word: str) -> set[str]:

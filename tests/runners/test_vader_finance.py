@@ -12,7 +12,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.runners.conftest import user_dataset
-from worker.runners import ModelLoadError
+from worker.runners import ModelLoadError, weights
 from worker.runners import vader_finance as vf
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -129,8 +129,8 @@ def test_a_changed_lexicon_file_is_refused(tmp_path, monkeypatch):
         def locate_file(_: str) -> Path:
             return changed
 
-    monkeypatch.setattr(vf.metadata, "distribution", lambda _: Dist)
-    monkeypatch.setattr(vf.metadata, "version", lambda _: Dist.version)
+    monkeypatch.setattr(weights.metadata, "distribution", lambda _: Dist)
+    monkeypatch.setattr(weights.metadata, "version", lambda _: Dist.version)
     with pytest.raises(ModelLoadError, match="do not match the pinned sha256"):
         vf.sentibignomics()
     assert vf.read_lexicon(changed) == {"layoff": 1.0}

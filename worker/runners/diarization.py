@@ -23,7 +23,7 @@ from worker.runners.speaker_count import SpeakerCount, cluster
 from worker.runners.weights import ModelCache, PinnedPackage, verify_sha256
 
 SAMPLE_RATE = 16000
-RESEMBLYZER = PinnedPackage("resemblyzer", "0.1.4", "resemblyzer")
+RESEMBLYZER = PinnedPackage("resemblyzer", "0.1.4", "resemblyzer", pip_flags="--no-deps")
 RESEMBLYZER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 
 VAD_FRAME_S = 0.03

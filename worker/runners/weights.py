@@ -61,18 +61,16 @@ class PinnedPackage:
     distribution: str  # the name pip installs
     version: str
     module: str  # the importable package
+    pip_flags: str = ""  # e.g. "--no-deps" for wheels whose declared dependencies break
 
     def install_hint(self) -> str:
-        return f"pip install {self.distribution}=={self.version}"
+        flags = f"{self.pip_flags} " if self.pip_flags else ""
+        return f"pip install {flags}{self.distribution}=={self.version}"
 
-    def folder(self) -> Path:
-        """The package's folder, after checking the installed version is the pinned one."""
+    def _check_version(self) -> None:
         try:
             installed = metadata.version(self.distribution)
-            with warnings.catch_warnings():  # third-party import-time deprecation noise
-                warnings.simplefilter("ignore", DeprecationWarning)
-                package = importlib.import_module(self.module)
-        except (metadata.PackageNotFoundError, ImportError) as exc:
+        except metadata.PackageNotFoundError as exc:
             raise ModelLoadError(
                 f"The model package {self.distribution} is not installed on this worker "
                 f"({self.install_hint()})."
@@ -82,8 +80,27 @@ class PinnedPackage:
                 f"The worker has {self.distribution} {installed}, but BatchStudio is pinned to "
                 f"{self.version} ({self.install_hint()})."
             )
+
+    def folder(self) -> Path:
+        """The package's folder, after checking the installed version is the pinned one."""
+        self._check_version()
+        try:
+            with warnings.catch_warnings():  # third-party import-time deprecation noise
+                warnings.simplefilter("ignore", DeprecationWarning)
+                package = importlib.import_module(self.module)
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"The model package {self.distribution} is not installed on this worker "
+                f"({self.install_hint()})."
+            ) from exc
         assert package.__file__ is not None
         return Path(package.__file__).resolve().parent
+
+    def file(self, relative: str) -> Path:
+        """A file of the pinned package found by its metadata, without importing it (for a
+        package whose import has side effects, such as finvader's NLTK download)."""
+        self._check_version()
+        return Path(str(metadata.distribution(self.distribution).locate_file(relative)))
 
 
 def verify_sha256(path: Path, expected: str, what: str) -> Path:
