@@ -25,6 +25,7 @@ ENGINE = (
     "worker.shards",
     "worker.finishing",
     "worker.reaper",
+    "worker.scheduler",
     "worker.paths",
     "worker.messages",
 )

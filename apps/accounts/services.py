@@ -9,7 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.accounts.models import ApiToken, Membership, Organization
+from apps.catalog.models import Dataset, MLModel
 from apps.core.text import name_problem, shown
+from apps.projects.models import Project
 
 TOKEN_NAME_MAX_LENGTH = 100  # ApiToken.name
 USERNAME_MAX_LENGTH = 150  # User.username
@@ -184,8 +186,5 @@ def membership_remove(*, actor: Any, member: Membership) -> None:
     member.role = Membership.Role.ADMIN
     member.save(update_fields=["organization", "role"])
     # Their own models, datasets and projects follow them to their new organization.
-    from apps.catalog.models import Dataset, MLModel
-    from apps.projects.models import Project
-
     for model_cls in (MLModel, Dataset, Project):
         model_cls.objects.filter(owner_id=member.user_id).update(organization=org)

@@ -34,6 +34,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from apps.core.errors import is_name_taken
 from apps.core.text import shown
 
 logger = logging.getLogger(__name__)
@@ -73,26 +74,18 @@ def unprocessable(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, message, field)
 
 
-def _name_taken(exc: DjangoValidationError) -> bool:
-    # The services refuse a taken name under "name" in words ("A job named 'x' already
-    # exists in this project.", "You already have a project named 'x'."); the other name
-    # refusals (empty, too long, hidden characters) never say "already".
-    messages = exc.message_dict.get("name", []) if hasattr(exc, "error_dict") else []
-    return any("already" in message for message in messages)
-
-
 def service_refusal(
     exc: DjangoValidationError, *, fields: Mapping[str, str] | None = None, taken: str = ""
 ) -> ApiError:
     """A service's ValidationError as the answer: 400 naming the first field at fault, with
     every field under "errors" (`fields` renames the service's keys to the request's, e.g.
-    "name" → "job"). Where the endpoint gives `taken`, a name the service refused as already
-    used is a 409 conflict with that message (a duplicate job or project name)."""
+    "name" → "job"). A name the service refused as already used (apps.core.errors.
+    NAME_TAKEN) is a 409 conflict, said as `taken` where the endpoint words it its own way."""
     if not hasattr(exc, "error_dict"):
         return ApiError(400, " ".join(exc.messages))
     rename = fields or {}
-    if taken and _name_taken(exc):
-        return conflict(taken, rename.get("name", "name"))
+    if is_name_taken(exc):
+        return conflict(taken or " ".join(exc.message_dict["name"]), rename.get("name", "name"))
     by_field = {rename.get(key, key): messages for key, messages in exc.message_dict.items()}
     field, messages = next(iter(by_field.items()))
     field_name = None if field == NON_FIELD_ERRORS else field

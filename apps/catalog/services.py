@@ -22,10 +22,11 @@ from apps.catalog.checkpoints import CheckpointError, checkpoint_inspect
 from apps.catalog.model_cards import SOURCE_HERE, shipped_cards
 from apps.catalog.models import Dataset, DatasetImport, MLApp, MLModel, SourceType, Visibility
 from apps.catalog.uploads import source_prepare
+from apps.core.errors import name_taken
 from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import name_problem, shown
 from apps.exports import secret_store
-from apps.jobs.models import ACTIVE_STATUSES
+from apps.jobs.models import ACTIVE_STATUSES, Job
 from worker.readers import DatasetReadError, count_samples
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import PLUGINS
@@ -124,7 +125,7 @@ def check_item_common(*, user: Any, name: str, visibility: str, model_cls: type[
     if visibility not in USER_VISIBILITIES:
         raise ValidationError({"visibility": ["Choose private or organization."]})
     if model_cls.objects.filter(owner=user, name=name).exists():
-        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]})
+        raise name_taken(f"You already have one named '{shown(name)}'.")
     return name
 
 
@@ -171,7 +172,7 @@ def model_add(
             model.save(update_fields=["source"])
         return model
     except IntegrityError as exc:
-        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
+        raise name_taken(f"You already have one named '{shown(name)}'.") from exc
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -249,15 +250,13 @@ def dataset_add(
             dataset.save(update_fields=["folder"])
         return dataset
     except IntegrityError as exc:
-        raise ValidationError({"name": [f"You already have one named '{shown(name)}'."]}) from exc
+        raise name_taken(f"You already have one named '{shown(name)}'.") from exc
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
 
 
 def _refuse_if_in_use(obj: MLModel | Dataset, field: str) -> None:
-    from apps.jobs.models import Job
-
     active = list(
         Job.objects.filter(**{field: obj}, status__in=ACTIVE_STATUSES).values_list(
             "name", flat=True

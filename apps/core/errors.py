@@ -1,4 +1,5 @@
-"""Map a service's ValidationError onto a Django form, field by field."""
+"""A service's refusals: a taken name coded as such, and a ValidationError mapped onto a
+Django form field by field."""
 
 from __future__ import annotations
 
@@ -14,3 +15,18 @@ def add_errors_to_form(form: forms.Form, exc: ValidationError) -> None:
         target = field if field in form.fields else None
         for message in messages:
             form.add_error(target if field != NON_FIELD_ERRORS else None, message)
+
+
+# The code of a refusal because a name is already used: the API answers it with 409, every
+# other refusal of a name (empty, too long, hidden characters) with 400.
+NAME_TAKEN = "name_taken"
+
+
+def name_taken(message: str) -> ValidationError:
+    return ValidationError({"name": ValidationError(message, code=NAME_TAKEN)})
+
+
+def is_name_taken(exc: ValidationError) -> bool:
+    if not hasattr(exc, "error_dict"):
+        return False
+    return any(error.code == NAME_TAKEN for error in exc.error_dict.get("name", []))

@@ -13,6 +13,7 @@ from apps.core.storage import UnsafePathError, display_path, storage_path
 from apps.exports.models import ResultsExport
 from apps.jobs.models import Job
 from worker.joined import joined_name
+from worker.runners.registry import ML_APPS
 
 
 def get_job_for_results_access(user: Any, pk: int) -> Job:
@@ -88,12 +89,16 @@ def results_overview(job: Job) -> dict[str, Any]:
     path = None if job.is_active else results_file_path(job)
     joined = None if path is None else results_file_path(job, joined=True)
     exports = list(exports_for_job(job)[:50])
+    plugin = ML_APPS.get(job.ml_app.key)
     return {
         "job": job,
         "results_ready": path is not None,
         "results_size": path.stat().st_size if path else None,
         "joined_name": joined.name if joined else "",
         "joined_size": joined.stat().st_size if joined else None,
+        "results_folders": plugin.results_folders
+        if (plugin := ML_APPS.get(job.ml_app.key))
+        else (),
         "nfs_path": display_path(job.results_relpath),
         "exports": exports,
         "any_active": any(export.is_active for export in exports),

@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from apps.catalog.locations import dataset_file
 from apps.core.storage import UnsafePathError, storage_path
 from apps.jobs.models import Job, JobStatus
+from worker.runners.registry import ML_APPS
 
 PREVIEW_ROWS = 20
 CHART_LIMIT = 500_000
@@ -338,13 +339,14 @@ def _raw(job: Job, path: Path) -> ResultsPreview:
     return ResultsPreview(kind="raw", columns=["Line"], rows=rows)
 
 
+# One reader for each of worker.runners.plugin.PREVIEWS (a test checks they agree).
 READERS = {
-    "sentiment-analysis": _labels,
-    "document-classification": _labels,
-    "named-entity-recognition": _ner,
-    "speech-recognition": _speech,
-    "text-generation": _generation,
-    "text-embeddings": _embeddings,
+    "labels": _labels,
+    "entities": _ner,
+    "speech": _speech,
+    "generation": _generation,
+    "embeddings": _embeddings,
+    "raw": _raw,
 }
 
 
@@ -362,7 +364,8 @@ def results_preview(job: Job) -> ResultsPreview:
             else "The results file is not there (it may have been removed from the storage)."
         )
         return ResultsPreview(kind="none", message=message)
-    reader = READERS.get(job.ml_app.key, _raw)
+    plugin = ML_APPS.get(job.ml_app.key)  # `manage.py check` keeps rows and plugins in step
+    reader = READERS[plugin.preview if plugin else "raw"]
     try:
         preview = reader(job, path)
     except OSError as exc:

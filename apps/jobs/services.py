@@ -17,6 +17,7 @@ from apps.catalog.models import Dataset, MLApp, MLModel, SourceType
 from apps.catalog.s3_import import import_problem
 from apps.catalog.selectors import datasets_visible_to, models_visible_to
 from apps.catalog.settings_schema import settings_validate
+from apps.core.errors import name_taken
 from apps.core.storage import UnsafePathError, storage_root
 from apps.core.text import name_problem, shown
 from apps.jobs import transitions
@@ -160,6 +161,7 @@ class JobCheck:
     """
 
     errors: dict[str, list[str]] = field(default_factory=dict)
+    name_taken: bool = False  # the name's refusal is that it is used (the API's 409)
     samples: int | None = None
     spec: JobSpec | None = None
 
@@ -189,6 +191,7 @@ def job_check(
         errors["name"] = [problem]
     elif Job.objects.filter(project=project, name=name).exists():
         errors["name"] = [f"A job named '{name}' already exists in this project."]
+        check.name_taken = True
     if ml_app is None:
         errors["ml_app"] = ["Choose an ML App."]
     if model is None or not models_visible_to(user).filter(pk=model.pk).exists():
@@ -269,7 +272,10 @@ def job_create(
         settings=settings,
     )
     if check.spec is None:
-        raise ValidationError(check.errors)
+        refusal = ValidationError(check.errors)
+        if check.name_taken:
+            refusal.error_dict["name"] = name_taken(check.errors["name"][0]).error_dict["name"]
+        raise refusal
     return job_submit(user=user, spec=check.spec, priority=priority)
 
 
@@ -299,9 +305,7 @@ def job_submit(*, user: Any, spec: JobSpec, priority: int = JobPriority.NORMAL) 
                 ),
             )
     except IntegrityError as exc:  # a concurrent create with the same name won the race
-        raise ValidationError(
-            {"name": [f"A job named '{spec.name}' already exists in this project."]}
-        ) from exc
+        raise name_taken(f"A job named '{spec.name}' already exists in this project.") from exc
     transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
     return job
 

@@ -32,6 +32,7 @@ from apps.openai_api.outputs import batch_outputs_write
 from apps.openai_api.validation import ENDPOINTS, read_batch_input
 from apps.projects.models import Project
 from apps.projects.services import project_create
+from worker.runners.textgen import TextGeneration
 
 DEFAULT_PROJECT = "OpenAI batches"
 METADATA_KEYS = 16
@@ -184,7 +185,7 @@ def _job_submit(
         shutil.copyfile(requests, folder / "requests.jsonl")
         dataset.folder = f"datasets/{dataset.pk}"
         dataset.save(update_fields=["folder"])
-        wanted = {"max_new_tokens": 1024} if app.key == "text-generation" else {}
+        wanted = {"max_new_tokens": 1024} if app.key == TextGeneration.key else {}
         cleaned = job_settings_check(ml_app=app, model=model, dataset=dataset, settings=wanted)
         try:
             return job_submit(

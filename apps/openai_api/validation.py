@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from worker.runners import SampleFailure
-from worker.runners.embeddings import request_inputs
+from worker.runners.embeddings import TextEmbeddings, request_inputs
 from worker.runners.generation import GenerationParams, parse_request
+from worker.runners.textgen import TextGeneration
 
 # endpoint → the ML App that serves it
 ENDPOINTS = {
-    "/v1/chat/completions": "text-generation",
-    "/v1/completions": "text-generation",
-    "/v1/embeddings": "text-embeddings",
+    "/v1/chat/completions": TextGeneration.key,
+    "/v1/completions": TextGeneration.key,
+    "/v1/embeddings": TextEmbeddings.key,
 }
 MAX_LINE_BYTES = 4 << 20
 MAX_CUSTOM_ID = 512

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts.services import membership_ensure
+from apps.core.errors import name_taken
 from apps.core.text import name_problem, shown
 from apps.jobs.services import job_delete
 from apps.projects.models import Project
@@ -20,7 +21,7 @@ def project_create(*, owner: Any, name: str, description: str = "") -> Project:
     if problem := name_problem(name, what="project name", max_length=PROJECT_NAME_MAX_LENGTH):
         raise ValidationError({"name": [problem]})
     if Project.objects.filter(owner=owner, name=name).exists():
-        raise ValidationError({"name": [f"You already have a project named '{shown(name)}'."]})
+        raise name_taken(f"You already have a project named '{shown(name)}'.")
     membership = membership_ensure(owner)
     try:
         with transaction.atomic():
@@ -31,9 +32,7 @@ def project_create(*, owner: Any, name: str, description: str = "") -> Project:
                 description=description.strip(),
             )
     except IntegrityError as exc:
-        raise ValidationError(
-            {"name": [f"You already have a project named '{shown(name)}'."]}
-        ) from exc
+        raise name_taken(f"You already have a project named '{shown(name)}'.") from exc
 
 
 def project_delete(*, project: Project) -> None:

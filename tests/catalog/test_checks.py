@@ -83,3 +83,22 @@ def test_a_plugin_that_leaves_something_out_is_refused_when_defined():
             input_kind = "video"
             results_filename = "v.txt"
             results_format = "one line a frame"
+
+    with pytest.raises(TypeError, match="preview must be one of"):
+
+        class Chart(MLAppPlugin):  # noqa: F841
+            key = "chart"
+            name = "Chart"
+            description = "Charts."
+            input_kind = "text"
+            results_filename = "c.txt"
+            results_format = "one line a chart"
+            preview = "chart"
+
+
+def test_every_preview_a_plugin_may_name_has_a_reader():
+    from apps.jobs.preview import READERS
+    from worker.runners.plugin import PREVIEWS
+
+    assert set(READERS) == PREVIEWS
+    assert {plugin.preview for plugin in PLUGINS} <= PREVIEWS

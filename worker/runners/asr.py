@@ -216,6 +216,8 @@ class SpeechRecognition(MLAppPlugin):
     name = "Speech Recognition"
     description = "Transcribe audio files and tell the speakers apart (diarization)."
     input_kind = "audio"
+    preview = "speech"
+    results_folders = ("segments/",)
     results_filename = "predictions.csv"
     results_format = (
         "CSV, 7 columns: input file, segment file, speaker, start, duration (s), raw "

@@ -183,6 +183,7 @@ class DocumentClassification(MLAppPlugin):
     name = "Document Classification"
     description = "Assign each document one class from a labels file."
     input_kind = "text"
+    preview = "labels"
     results_filename = "test_results_{dataset}.txt"
     results_format = "TSV: index, probability array in class-index order, label"
     model_sources = frozenset({"huggingface"})

@@ -108,6 +108,7 @@ class TextEmbeddings(MLAppPlugin):
     name = "Text Embeddings"
     description = "Turn each text into a vector for search, clustering and deduplication."
     input_kind = "request"
+    preview = "embeddings"
     results_filename = "embeddings.jsonl"
     results_format = 'JSON lines: {"index", "embedding": [384 floats]}'
     builtin_models = (

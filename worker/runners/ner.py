@@ -276,6 +276,7 @@ class NamedEntityRecognition(MLAppPlugin):
     name = "Named Entity Recognition"
     description = "Find people, places, organizations and other names in text."
     input_kind = "text"
+    preview = "entities"
     results_filename = "predictions.txt"
     results_format = (
         'JSON lines: {"entities": [{"begin_offset", "end_offset", "entity", "word"}], "text"}'

@@ -124,6 +124,10 @@ DEVICE_SETTING: FieldSpec = {
 # What worker.readers yields as a payload: a text, an audio file's path, or a request (a
 # JSON object: a chat, a prompt or a text, with per-request settings; worker.runners.generation).
 INPUT_KINDS = frozenset({"text", "audio", "request"})
+# How the job window previews a results file (apps.jobs.preview has one reader for each):
+# one label per line, entities with offsets, speaker turns, generated text, vectors, or
+# the first lines as they are.
+PREVIEWS = frozenset({"labels", "entities", "speech", "generation", "embeddings", "raw"})
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,10 @@ class MLAppPlugin(ABC):
     input_kind: ClassVar[str]  # the sample kind it reads: one of INPUT_KINDS
     results_filename: ClassVar[str]  # may contain {dataset}
     results_format: ClassVar[str]  # one line for people: columns and their order
+    preview: ClassVar[str] = "raw"  # how the job window shows the results: one of PREVIEWS
+    # Folders the runner writes beside the results file (the results panel lists them as
+    # part of the zip), e.g. "segments/".
+    results_folders: ClassVar[tuple[str, ...]] = ()
     builtin_models: ClassVar[tuple[BuiltinModel, ...]] = ()
     # The built-in model (its key) the wizard picks when this ML App is chosen; "" for none.
     default_model: ClassVar[str] = ""
@@ -193,6 +201,8 @@ class MLAppPlugin(ABC):
             raise TypeError(f"{cls.__name__} must set {', '.join(missing)}")
         if cls.input_kind not in INPUT_KINDS:
             raise TypeError(f"{cls.__name__}.input_kind must be one of {sorted(INPUT_KINDS)}")
+        if cls.preview not in PREVIEWS:
+            raise TypeError(f"{cls.__name__}.preview must be one of {sorted(PREVIEWS)}")
         if cls.default_model and cls.default_model not in {m.key for m in cls.builtin_models}:
             raise TypeError(f"{cls.__name__}.default_model must be one of its built-in models")
 

@@ -108,6 +108,7 @@ class SentimentAnalysis(MLAppPlugin):
     name = "Sentiment Analysis"
     description = "Label each text negative or positive."
     input_kind = "text"
+    preview = "labels"
     results_filename = "test_results_{dataset}.txt"
     results_format = "TSV, no header: 0-based index, negative|positive"
     model_sources = frozenset({"huggingface"})

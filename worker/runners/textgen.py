@@ -140,6 +140,7 @@ class TextGeneration(MLAppPlugin):
         "rewrite, classify in your own words."
     )
     input_kind = "request"
+    preview = "generation"
     results_filename = "predictions.jsonl"
     results_format = (
         'JSON lines: {"index", "text", "generation", "finish_reason", "prompt_tokens", '
