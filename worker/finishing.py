@@ -34,6 +34,7 @@ from worker.paths import (
     runner_context,
 )
 from worker.readers import DatasetReadError, table_units
+from worker.reasons import library_reason
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import plugin_for, runner_summary
 from worker.tables import Columns, table_kind
@@ -61,7 +62,7 @@ def job_maybe_finalize(job_id: int) -> str | None:
         # The parts are of no use to a failed job; on a full disk they hold the space a
         # new run needs.
         shutil.rmtree(results_dir(job) / "parts", ignore_errors=True)
-        reason = no_space_reason(exc) or str(exc)
+        reason = no_space_reason(exc) or library_reason(exc, default="the disk refused it")
         transitions.job_fail(job_id=job_id, message=f"Could not write the results file: {reason}.")
         return JobStatus.FAILED
     except Exception as exc:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from worker.reasons import library_reason
 from worker.remote import DataPath
 from worker.samples import DatasetReadError
 from worker.tables import Row
@@ -23,7 +24,8 @@ def _parquet(path: DataPath) -> Any:
         # the column chunks it needs, each with one ranged GET.
         return pq.ParquetFile(path if isinstance(path, Path) else path.open_raw())
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetReadError(f"{path.name} is not a readable Parquet file ({exc}).") from exc
+        why = library_reason(exc, default="its footer cannot be read")
+        raise DatasetReadError(f"{path.name} is not a readable Parquet file: {why}.") from exc
 
 
 def parquet_schema(path: DataPath) -> Any:
@@ -67,4 +69,5 @@ def parquet_rows(path: DataPath, names: Sequence[str], *, skip: int = 0) -> Iter
                 yield number + i + 1, [column[i] for column in values], None
             number += rows
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetReadError(f"{path.name}: row {number + 1} cannot be read ({exc}).") from exc
+        why = library_reason(exc, default="its data is damaged")
+        raise DatasetReadError(f"{path.name}: row {number + 1} cannot be read: {why}.") from exc

@@ -37,6 +37,7 @@ from apps.exports import s3, secret_store
 from apps.exports.forms import BUCKET_RE
 from worker import dispatch
 from worker.readers import AUDIO_EXTS, DatasetReadError, count_samples
+from worker.reasons import library_reason
 from worker.remote import DataPath
 
 log = logging.getLogger(__name__)
@@ -342,7 +343,7 @@ def dataset_import_run(*, import_id: int) -> str | None:
         _finish(imp, ImportStatus.FAILED, str(exc))
         return ImportStatus.FAILED
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = library_reason(exc, default="the disk refused it")
         _finish(imp, ImportStatus.FAILED, f"Could not write the dataset's files: {reason}.")
         return ImportStatus.FAILED
     except Exception as exc:

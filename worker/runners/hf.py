@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.reasons import library_reason
 from worker.runners import ModelLoadError
 from worker.runners.batching import predict_by_length
 from worker.runners.files import pickled_files, single_top_folder
@@ -63,7 +64,8 @@ def read_config(folder: Path) -> dict[str, Any]:
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"The checkpoint's config.json cannot be read ({exc}).") from exc
+        why = library_reason(exc, default="it is not valid JSON")
+        raise ModelLoadError(f"The checkpoint's config.json cannot be read: {why}.") from exc
     if not isinstance(config, dict):
         raise ModelLoadError("The checkpoint's config.json is not a JSON object.")
     return config
@@ -102,7 +104,8 @@ def _load(folder: Path, auto_class: str, device: str) -> tuple[Any, Any]:
             folder, local_files_only=True, use_safetensors=True, trust_remote_code=False
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"The checkpoint cannot be loaded: {exc}".rstrip(".") + ".") from exc
+        why = library_reason(exc, default="its files do not match its config.json")
+        raise ModelLoadError(f"The checkpoint cannot be loaded: {why}.") from exc
     model.to(device)
     model.eval()
     return tokenizer, model

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.readers import Sample
+from worker.reasons import library_reason
 from worker.runners import ModelLoadError, ModelRef, Stopped, stop_check
 from worker.runners.files import single_top_folder
 from worker.runners.headlines import (
@@ -123,7 +124,8 @@ def _spacy_pipeline(folder: Path) -> Any:
         try:
             nlp = spacy.load(folder, exclude=SPACY_EXCLUDE)
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {exc}") from exc
+            why = library_reason(exc, default="its files are incomplete")
+            raise ModelLoadError(f"The spaCy pipeline cannot be loaded: {why}.") from exc
         if "ner" not in nlp.pipe_names:
             raise ModelLoadError("The spaCy pipeline has no 'ner' component.")
         return nlp

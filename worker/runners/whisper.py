@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from worker.reasons import library_reason
 from worker.runners import ModelLoadError, ModelRef, Stopped
 from worker.runners.files import single_top_folder
 from worker.runners.weights import (
@@ -82,7 +83,8 @@ def whisper_model(folder: Path, compute_type: str, device: str) -> Any:
                 str(folder), device=device, compute_type=compute_type, cpu_threads=threads
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelLoadError(f"The Whisper model cannot be loaded: {exc}") from exc
+            why = library_reason(exc, default="its files are incomplete")
+            raise ModelLoadError(f"The Whisper model cannot be loaded: {why}.") from exc
         whisper.model = Checkpointed(whisper.model)
         return whisper
 
