@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.storage import MAX_PATH_LENGTH, PATH_TOO_LONG
 from apps.core.text import shown
 from worker.runners.generation import parse_stop
 
@@ -62,8 +63,10 @@ def _as_text(spec: FieldSpec, raw: Any) -> str:
     if not isinstance(raw, str):  # str() would turn a list or a dict into "['a']"
         raise ValidationError("Enter text.")
     value = raw.strip()
-    limit = spec.get("max_length", 500)
-    if len(value) > limit:
+    if spec.get("dataset_file"):  # a path inside the dataset: the dataset path's rules
+        if len(value) > MAX_PATH_LENGTH:
+            raise ValidationError(PATH_TOO_LONG)
+    elif len(value) > (limit := spec.get("max_length", 500)):
         raise ValidationError(f"At most {limit:,} characters.")
     if "\x00" in value:
         raise ValidationError("May not contain a NUL byte.")

@@ -75,8 +75,13 @@ def _setting_field(spec: FieldSpec) -> forms.Field:
     limit = spec.get("max_length", 500)
     return forms.CharField(
         max_length=limit,
-        # settings_validate's words, not Django's "Ensure this value has at most…".
-        error_messages={"max_length": f"At most {limit:,} characters."},
+        # settings_validate's words, not Django's "Ensure this value has at most…"; a file
+        # of the dataset is refused as a too long dataset path is.
+        error_messages={
+            "max_length": PATH_TOO_LONG
+            if spec.get("dataset_file")
+            else f"At most {limit:,} characters."
+        },
         widget=forms.TextInput(attrs={"placeholder": placeholder} if placeholder else {}),
         **common,
     )

@@ -134,7 +134,7 @@ HOSTILE_LABELS = [
     ("missing", "topics.txt", r"'topics\.txt' does not exist in the dataset 'labelled-docs'\."),
     ("symlinked", "escape/secret.txt", r"The path leads outside its folder"),
     ("folder", "docs", r"'docs' is a folder; name a file of the dataset\."),
-    ("very-long", "a" * 600, r"At most 500 characters\."),
+    ("very-long", "a" * 1025, r"The path is longer than 1,024 characters\."),
 ]
 LABEL_IDS = [case[0] for case in HOSTILE_LABELS]
 

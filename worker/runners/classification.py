@@ -216,7 +216,7 @@ class DocumentClassification(MLAppPlugin):
             # (apps.jobs.services.job_settings_check), read by the built-in model.
             "dataset_file": True,
             "default": "labels.txt",
-            "max_length": 500,
+            "max_length": 1024,  # the dataset path's limit (apps.core.storage)
             "help": "Path inside the dataset: one class a line, optionally "
             "label<TAB>description. Its order is the class-index order.",
         },
