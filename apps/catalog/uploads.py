@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from apps.core.archives import ArchiveError, archive_extract, archive_kind
 from apps.core.storage import UnsafePathError, safe_join, storage_root
-from apps.core.text import shown
+from apps.core.text import name_problem, shown
 from worker.runners.files import single_top_folder
 
 MANAGED_AREAS = ("datasets", "models", "results")
@@ -48,8 +48,11 @@ def _save_upload(upload: UploadedFile, target: Path, budget: list[int]) -> None:
 def _upload_name(upload: UploadedFile) -> str:
     # Browsers send a bare name; keep only its last part and refuse hidden/odd names.
     name = Path(str(upload.name or "").replace("\\", "/")).name
-    if not name or name.startswith(".") or "\x00" in name:
-        raise ValidationError({"files": [f"Refused the file name {upload.name!r}."]})
+    if not name or name.startswith("."):
+        raise ValidationError({"files": [f"Refused the file name '{shown(upload.name)}'."]})
+    # Control and bidi characters would let the name show as another in every listing.
+    if problem := name_problem(name, what="file name"):
+        raise ValidationError({"files": [f"Refused the file name '{shown(name)}'. {problem}"]})
     return name
 
 

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from apps.core.text import name_problem, shown
+
 CHUNK = 1 << 20
 
 
@@ -28,13 +30,17 @@ class ArchiveError(ValueError):
 
 def _safe_member_path(name: str) -> PurePosixPath:
     if "\x00" in name:
-        raise ArchiveError(f"Refused: an entry name contains a NUL byte ({name!r}).")
+        raise ArchiveError(f"Refused: an entry name contains a NUL byte ('{shown(name)}').")
+    # A bidi control or zero-width character would make the file show under another name
+    # in every listing (the hubs, the CLI, a terminal on the storage mount).
+    if problem := name_problem(name, what="entry name"):
+        raise ArchiveError(f"Refused: the entry '{shown(name)}'. {problem}")
     clean = name.replace("\\", "/")
     pure = PurePosixPath(clean)
     if clean.startswith("/") or pure.is_absolute() or (len(clean) > 1 and clean[1] == ":"):
-        raise ArchiveError(f"Refused: the entry '{name}' has an absolute path.")
+        raise ArchiveError(f"Refused: the entry '{shown(name)}' has an absolute path.")
     if ".." in pure.parts:
-        raise ArchiveError(f"Refused: the entry '{name}' points outside the archive ('..').")
+        raise ArchiveError(f"Refused: the entry '{shown(name)}' points outside the archive ('..').")
     return pure
 
 
@@ -44,7 +50,8 @@ def _copy_limited(src: IO[bytes], dst: Path, budget: list[int], name: str) -> No
             budget[0] -= len(chunk)
             if budget[0] < 0:
                 raise ArchiveError(
-                    f"Refused: the archive unpacks to more than the allowed size (at '{name}')."
+                    "Refused: the archive unpacks to more than the allowed size "
+                    f"(at '{shown(name)}')."
                 )
             out.write(chunk)
 
@@ -54,7 +61,8 @@ def _zip_entries(path: Path) -> Iterator[tuple[str, bool, IO[bytes] | None]]:
         for info in archive.infolist():
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise ArchiveError(f"Refused: the entry '{info.filename}' is a symbolic link.")
+                shown_name = shown(info.filename)
+                raise ArchiveError(f"Refused: the entry '{shown_name}' is a symbolic link.")
             if info.is_dir():
                 yield info.filename, True, None
                 continue
@@ -66,12 +74,13 @@ def _tar_entries(path: Path) -> Iterator[tuple[str, bool, IO[bytes] | None]]:
     with tarfile.open(path, mode="r:*") as archive:
         for member in archive:
             if member.issym() or member.islnk():
-                raise ArchiveError(f"Refused: the entry '{member.name}' is a link.")
+                raise ArchiveError(f"Refused: the entry '{shown(member.name)}' is a link.")
             if member.isdir():
                 yield member.name, True, None
                 continue
             if not member.isfile():
-                raise ArchiveError(f"Refused: the entry '{member.name}' is not a regular file.")
+                shown_name = shown(member.name)
+                raise ArchiveError(f"Refused: the entry '{shown_name}' is not a regular file.")
             fh = archive.extractfile(member)
             yield member.name, False, fh
 

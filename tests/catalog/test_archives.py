@@ -94,3 +94,18 @@ def test_not_an_archive(tmp_path):
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(ArchiveError, match="The archive could not be read: File is not a zip file"):
         archive_extract(junk, tmp_path / "out", max_bytes=10_000, max_files=5)
+
+
+@pytest.mark.parametrize("name", ["invoice\u202etxt.exe", "sub\u200b/a.txt", "a\nb.txt"])
+def test_an_entry_name_that_would_show_as_another_is_refused_and_shown_escaped(tmp_path, name):
+    for archive in (
+        _zip(tmp_path / "h.zip", {name: b"x"}),
+        _tar(tmp_path / "h.tar.gz", {name: b"x"}),
+    ):
+        target = tmp_path / f"out-{archive.suffix}"
+        with pytest.raises(
+            ArchiveError, match=r"^Refused: the entry '.*\\u.*may not contain"
+        ) as caught:
+            archive_extract(archive, target, max_bytes=10_000, max_files=10)
+        assert not any(ch in str(caught.value) for ch in "\u202e\u200b\n")
+        assert not target.exists()
