@@ -121,6 +121,9 @@ def test_bad_credentials_and_places_are_refused_in_a_sentence(owner, s3_server, 
     with pytest.raises(ValidationError) as wrong_secret:
         start(owner, s3_server, bucket, secret_access_key="not-the-secret")
     assert "s3_uri" in wrong_secret.value.message_dict
+    assert (
+        "the Secret Access Key does not belong to" in wrong_secret.value.message_dict["s3_uri"][0]
+    )
     assert s3_server.secret_access_key not in str(wrong_secret.value)
     with pytest.raises(ValidationError, match="bucket-does-not-exist"):
         start(owner, s3_server, "bucket-does-not-exist")

@@ -132,7 +132,7 @@ def test_audio_and_wrong_keys_are_refused_when_linking(owner, s3_server, linked_
         link(owner, s3_server, linked_bucket, s3_uri=f"s3://{linked_bucket}/talk/")
     with pytest.raises(ValidationError) as wrong:
         link(owner, s3_server, linked_bucket, secret_access_key="not-the-secret")
-    assert "s3_uri" in wrong.value.message_dict
+    assert "the Secret Access Key does not belong to" in wrong.value.message_dict["s3_uri"][0]
     assert not Dataset.objects.filter(name="linked").exists()
 
 

@@ -200,12 +200,14 @@ def test_a_linked_read_is_tried_again_after_a_broken_connection_only(monkeypatch
     answer = {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
     denied = bce.ClientError(answer, "GetObject")
     store._client = FlakyClient(denied)
-    with pytest.raises(s3.DatasetReadError):
+    with pytest.raises(
+        s3.DatasetReadError, match=r"^Access denied: Access Key ID AKIA may not read"
+    ):
         store.read("a.csv", 0, 4)
     assert store._client.calls == 1  # refused: not tried again
 
     broken = bce.EndpointConnectionError(endpoint_url="http://s3")
     store._client = FlakyClient(*[broken] * s3.READ_ATTEMPTS)
-    with pytest.raises(s3.DatasetReadError):
+    with pytest.raises(s3.DatasetReadError, match=r"^Cannot reach AWS S3: the connection"):
         store.read("a.csv", 0, 4)
     assert store._client.calls == s3.READ_ATTEMPTS

@@ -73,6 +73,8 @@ def test_deleting_a_project_quits_its_running_job_first(make_dataset, jobs, owne
     )
     folder = results_folder(job)
     shard_ids = list(JobShard.objects.filter(job=job).values_list("pk", flat=True))
+    before = Job.objects.get(pk=job.pk)  # seconds of work left: still running at the delete
+    assert before.status == "RUNNING" and before.done_samples < before.total_samples
 
     response = client.post(f"/projects/{jobs.project.pk}/delete/")
 
