@@ -51,6 +51,7 @@ class ResultsPreview:
     chart_rows: int = 0  # results rows the chart counts (no header, blank or broken lines)
     label_column: int = -1  # the table column shown as a label pill (none: -1)
     chart_truncated: bool = False  # the chart stopped reading at CHART_LIMIT lines
+    whole: bool = False  # a preview with no chart: the table holds every results row
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -307,13 +308,15 @@ def _embeddings(job: Job, path: Path) -> ResultsPreview:
         ]
         return ResultsPreview(
             kind="raw",
+            whole=matrix.shape[0] <= PREVIEW_ROWS,
             message=f"A {matrix.shape[0]:,} × {matrix.shape[1]} float32 matrix; the sample "
             "index of each row is in embeddings_index.txt.",
             columns=["Row", "Length", "First values"],
             rows=rows,
         )
     rows = []
-    for line in islice(_lines(path), PREVIEW_ROWS):
+    lines = list(islice(_lines(path), PREVIEW_ROWS + 1))  # one more: are there others?
+    for line in lines[:PREVIEW_ROWS]:
         try:
             obj = json.loads(line)
             vectors = obj.get("embeddings") or [obj["embedding"]]
@@ -326,7 +329,10 @@ def _embeddings(job: Job, path: Path) -> ResultsPreview:
             [obj.get("index", ""), f"{len(vector)}{texts}", f"{norm:.3f}", _first_values(vector)]
         )
     return ResultsPreview(
-        kind="raw", columns=["Index", "Dimensions", "Length", "First values"], rows=rows
+        kind="raw",
+        columns=["Index", "Dimensions", "Length", "First values"],
+        rows=rows,
+        whole=len(lines) <= PREVIEW_ROWS and len(rows) == len(lines),
     )
 
 
@@ -335,8 +341,9 @@ def _first_values(vector: Any) -> str:
 
 
 def _raw(job: Job, path: Path) -> ResultsPreview:
-    rows = [[line[:TEXT_CHARS]] for line in islice(_lines(path), PREVIEW_ROWS)]
-    return ResultsPreview(kind="raw", columns=["Line"], rows=rows)
+    lines = list(islice(_lines(path), PREVIEW_ROWS + 1))  # one more: are there others?
+    rows = [[line[:TEXT_CHARS]] for line in lines[:PREVIEW_ROWS]]
+    return ResultsPreview(kind="raw", columns=["Line"], rows=rows, whole=len(lines) <= PREVIEW_ROWS)
 
 
 # One reader for each of worker.runners.plugin.PREVIEWS (a test checks they agree).

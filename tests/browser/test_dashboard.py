@@ -14,7 +14,7 @@ from apps.core.storage import storage_root
 from apps.jobs.models import Job
 from tests.browser.conftest import shot
 from tests.conftest import wait_for_job
-from tests.factories import job_row, make_project, sentiment_job
+from tests.factories import make_project, sentiment_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -222,106 +222,3 @@ def test_results_preview_shows_a_table_and_a_chart(live_worker, logged_in_page, 
     bars = {b.get_attribute("data-label") for b in chart.get_by_test_id("chart-bar").all()}
     assert bars == {"negative", "positive"}
     shot(page, "job-window-preview")
-
-
-def test_classification_ner_and_speech_previews_in_the_job_window(
-    catalog, logged_in_page, live_server, owner
-):
-    """The preview follows each ML App's results format (files written as the runners do)."""
-    project = make_project(owner, "Formats")
-    classes = ["cs.CL", "cs.CV", "q-bio.GN", "astro-ph.GA"]
-    classification = job_row(
-        owner,
-        project,
-        app_key="document-classification",
-        name="classification",
-        total_samples=6,
-        done_samples=6,
-        model_name="all-MiniLM-L6-v2-zero-shot",
-        dataset_name="arxiv",
-        results_filename="test_results_arxiv.txt",
-    )
-    folder = storage_root() / classification.results_dir
-    folder.mkdir(parents=True)
-    with (folder / "test_results_arxiv.txt").open("w") as fh:
-        for i in range(6):
-            probs = [0.05] * 4
-            probs[i % 4] = 0.85
-            fh.write(f"{i}\t{probs}\t{classes[i % 4]}\n")
-    page = logged_in_page
-    page.goto(f"{live_server.url}/jobs/{classification.pk}/")
-    table = page.get_by_test_id("preview-table")
-    expect(table.locator("thead")).to_contain_text("Confidence")
-    expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"0\s*cs\.CL\s*0\.85"))
-    expect(page.get_by_test_id("preview-count")).to_have_text(
-        "All 6 rows of test_results_arxiv.txt."
-    )
-    chart = page.get_by_test_id("preview-chart")
-    expect(chart).to_contain_text("Label distribution (6 rows)")
-    expect(chart.get_by_test_id("chart-bar")).to_have_count(4)
-    shot(page, "job-window-classification-preview")
-
-    ner = job_row(
-        owner,
-        project,
-        app_key="named-entity-recognition",
-        name="ner",
-        total_samples=2,
-        done_samples=2,
-        model_name="spacy",
-        dataset_name="news",
-        results_filename="predictions.txt",
-    )
-    folder = storage_root() / ner.results_dir
-    folder.mkdir(parents=True)
-    (folder / "predictions.txt").write_text(
-        '{"entities": [{"begin_offset": 9, "end_offset": 14, "entity": "B-LOC", "word": "JAPAN"},'
-        ' {"begin_offset": 30, "end_offset": 35, "entity": "B-LOC", "word": "CHINA"}],'
-        ' "text": "SOCCER - JAPAN GET LUCKY WIN, CHINA IN SURPRISE DEFEAT."}\n'
-        '{"entities": [{"begin_offset": 0, "end_offset": 5, "entity": "B-PER", "word": "Nadim"},'
-        ' {"begin_offset": 6, "end_offset": 11, "entity": "I-PER", "word": "Ladki"},'
-        ' {"begin_offset": 22, "end_offset": 29, "entity": "B-ORG", "word": "Reuters"}],'
-        ' "text": "Nadim Ladki wrote for Reuters today."}\n'
-    )
-    page.goto(f"{live_server.url}/jobs/{ner.pk}/")
-    table = page.get_by_test_id("preview-table")
-    expect(table.locator("mark.ent-loc")).to_have_count(2)
-    expect(table.locator("mark.ent-loc").first).to_contain_text("JAPAN")
-    chart = page.get_by_test_id("preview-chart")
-    expect(chart).to_contain_text("Entities by type")
-    expect(chart.locator("[data-label=LOC]")).to_contain_text("2")
-    expect(table.locator("mark.ent-per")).to_have_text("Nadim LadkiPER")  # one name, one mark
-    shot(page, "job-window-ner-preview")
-
-    speech = job_row(
-        owner,
-        project,
-        app_key="speech-recognition",
-        name="speech",
-        total_samples=1,
-        done_samples=1,
-        model_name="whisper",
-        dataset_name="meetings",
-        results_filename="predictions.csv",
-    )
-    folder = storage_root() / speech.results_dir
-    folder.mkdir(parents=True)
-    (folder / "predictions.csv").write_text(
-        "input_file,segment_file,speaker,start,duration,transcript,annotated_transcript\n"
-        "a.wav,segments/a_0000.wav,SPEAKER_00,0.00,4.50,hello everyone,Hello everyone.\n"
-        "a.wav,segments/a_0001.wav,SPEAKER_01,4.50,12.25,thanks for joining,Thanks for joining.\n"
-        "a.wav,segments/a_0002.wav,SPEAKER_00,16.75,3.00,lets start,Let's start.\n"
-        "a.wav,segments/a_0003.wav,SPEAKER_01,19.75,2.10,sure,Sure.\n"
-        "a.wav,segments/a_0004.wav,SPEAKER_00,21.85,1.50,great,Great.\n"
-    )
-    page.goto(f"{live_server.url}/jobs/{speech.pk}/")
-    table = page.get_by_test_id("preview-table")
-    expect(table.locator("tbody tr")).to_have_count(5)
-    expect(table.locator("tbody tr").nth(1)).to_contain_text(
-        re.compile(r"SPEAKER_01\s*0:04.5\s*12.2 s\s*Thanks for joining.")
-    )
-    expect(page.get_by_test_id("preview-count")).to_have_text("All 5 rows of predictions.csv.")
-    chart = page.get_by_test_id("preview-chart")
-    expect(chart.locator("figcaption")).to_have_text("Talk time per speaker (5 rows)")
-    expect(chart.locator("[data-label=SPEAKER_01]")).to_contain_text("14s")
-    shot(page, "job-window-speech-preview")
