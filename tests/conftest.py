@@ -17,6 +17,9 @@ from typing import Any, ClassVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a test waits for a small job to end. CI shares its cores, so this is a generous
+# upper bound: a passing test goes on as soon as the job has ended.
+JOB_DEADLINE = 240
 
 
 @pytest.fixture(scope="session")
@@ -277,7 +280,7 @@ def outsider_client(outsider: Any) -> Any:
 def wait_for_job(
     job_id: int,
     statuses: tuple[str, ...] = ("COMPLETED", "FAILED", "STOPPED"),
-    timeout: float = 240,
+    timeout: float = JOB_DEADLINE,
 ) -> Any:
     from apps.jobs.models import Job
 
@@ -318,7 +321,8 @@ def cli(live_server: Any, owner: Any, tmp_path: Path) -> Any:
             env={**env, **(extra_env or {})},
             capture_output=True,
             text=True,
-            timeout=120,
+            # `job create --wait` follows a whole job: bound it as a test's wait for a job.
+            timeout=JOB_DEADLINE,
             input=input,
             cwd=tmp_path,
         )
