@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cli import catalog, jobs, webhooks
+from cli import catalog, jobs, results, webhooks
 from cli.client import Client
 from cli.common import Interrupted
 from cli.config import Config, config_save, host_problem
@@ -284,7 +284,7 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
     job_cmd("delete", jobs.cmd_job_delete, "quit and remove a job").add_argument(
         "--yes", action="store_true", help="do not ask first"
     )
-    download = job_cmd("download", jobs.cmd_job_download, "download the results (resumable)")
+    download = job_cmd("download", results.cmd_job_download, "download the results (resumable)")
     download.add_argument(
         "-o",
         "--output",
@@ -297,7 +297,7 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
     )
     upload = job_cmd(
         "upload",
-        jobs.cmd_job_upload,
+        results.cmd_job_upload,
         "upload the results to S3 (secret from AWS_SECRET_ACCESS_KEY or a prompt)",
     )
     upload.add_argument("--bucket", required=True)
@@ -309,7 +309,7 @@ def _job_commands(job: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument(
         "--joined", action="store_true", help="upload the joined results file instead"
     )
-    job_cmd("exports", jobs.cmd_job_exports, "list a job's uploads to S3")
+    job_cmd("exports", results.cmd_job_exports, "list a job's uploads to S3")
 
 
 # --- entry point ---------------------------------------------------------------------
