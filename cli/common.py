@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -62,13 +63,16 @@ def emit(
     data: Any,
     columns: list[str] | None = None,
     fields: list[str] | None = None,
+    exact: Collection[str] = (),
 ) -> None:
+    """`data` as JSON (--json), a table (`columns`), a record (`fields`, those of `exact`
+    not rounded) or its message."""
     if args.json:
         print_json(data)
     elif columns is not None:
         print_table(data, columns)
     elif fields is not None:
-        print_record(data, fields)
+        print_record(data, fields, exact)
     else:
         print(data.get("message", data) if isinstance(data, dict) else data)
 

@@ -58,6 +58,7 @@ JOB_FIELDS = [
     "started_at",
     "finished_at",
 ]
+AS_GIVEN = {"settings"}  # printed as the user gave them; the other numbers are rounded
 TERMINAL = {"COMPLETED", "FAILED", "STOPPED"}
 PAGE = 500  # the most jobs the API returns at once
 
@@ -125,7 +126,7 @@ def cmd_job_create(args: argparse.Namespace) -> int:
     job = c.post("/jobs", body)
     if args.wait:
         job = _wait(c, job, quiet=args.json)
-    emit(args, job, fields=JOB_FIELDS)
+    emit(args, job, fields=JOB_FIELDS, exact=AS_GIVEN)
     if args.wait and job["status"] != "COMPLETED":
         raise CliError(_ended(job))
     return 0
@@ -224,7 +225,7 @@ def cmd_job_list(args: argparse.Namespace) -> int:
 
 
 def cmd_job_info(args: argparse.Namespace) -> int:
-    emit(args, job_get(client(), args), fields=JOB_FIELDS)
+    emit(args, job_get(client(), args), fields=JOB_FIELDS, exact=AS_GIVEN)
     return 0
 
 

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 MAX_CELL = 40  # a table cell longer than this is cut with "…" (--json prints everything)
@@ -36,23 +36,26 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-def print_record(data: dict[str, Any], fields: Sequence[str]) -> None:
+def print_record(data: dict[str, Any], fields: Sequence[str], exact: Collection[str] = ()) -> None:
+    """One field a line. The numbers of `exact` fields print in full: they are what a
+    person chose (a temperature of 1.15), where the others are measured figures."""
     width = max(len(f) for f in fields)
     for field in fields:
-        print(f"{field.ljust(width)}  {one_line(_cell(data.get(field)), 10_000)}")
+        cell = _cell(data.get(field), exact=field in exact)
+        print(f"{field.ljust(width)}  {one_line(cell, 10_000)}")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, exact: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return number(value)
+        return repr(value) if exact else number(value)
     if isinstance(value, list):
-        return ",".join(_cell(v) for v in value)
+        return ",".join(_cell(v, exact=exact) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={_cell(v, exact=exact)}" for k, v in value.items())
     if isinstance(value, str):
         stamp = _TIMESTAMP.match(value)
         if stamp:  # an API timestamp, to the second

@@ -3,15 +3,13 @@ a traceback: the table below runs each as a subprocess against a live server."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,36 +23,6 @@ from tests.conftest import ROOT, wait_for_job
 from tests.factories import make_project, sentiment_job
 
 pytestmark = pytest.mark.worker
-
-
-class _HtmlPages(http.server.BaseHTTPRequestHandler):
-    """Answers /<status>/... with that status and an HTML page, as a proxy or a crashed
-    server does; the body is read first so the client always gets the answer."""
-
-    def _answer(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status = int(self.path.strip("/").split("/")[0])
-        body = b"<!DOCTYPE html><html><body><h1>Oops</h1>" + b"<p>x</p>" * 500 + b"</body></html>"
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_DELETE = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def _closed_port_url() -> str:
