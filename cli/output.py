@@ -123,7 +123,9 @@ class ProgressBar:
         percent = f"{share * 100:.1f}% " if share is not None else ""
         self._latest = f"{self.label}: {percent}{suffix}".rstrip()
         now = time.monotonic()
-        if now >= self._next and self._latest != self._printed:
+        # Unchanged text is printed again too: a job sitting QUEUED must still show in a
+        # CI log that the CLI is alive and following it.
+        if now >= self._next:
             self._print_plain()
             self._next = now + self.every
 

@@ -1,6 +1,7 @@
 """What `batchstudio` prints, run as a subprocess against a fake API of canned JSON (a real
 job is too fast, too slow or too racy to hold in a given state): cut table cells, rounded
-figures beside settings as given, the bar's rate and ETA."""
+figures beside settings as given, the bar's rate and ETA, the plain line of a job that
+does not move."""
 
 from __future__ import annotations
 
@@ -115,3 +116,14 @@ def test_the_bar_shows_samples_per_second_and_eta_until_the_job_ends(fake_api: F
         "1,235 samples/s, ETA 3m 20s",
         f"Job 7 (nightly) [{'#' * 30}] 100.0% COMPLETED 1,000/1,000 samples, 1,100 samples/s",
     ]
+
+
+def test_without_a_terminal_a_job_that_does_not_move_is_still_reported(fake_api: FakeApi):
+    """A CI log must show that the CLI is alive while the job waits for a worker."""
+    fake_api.answer("POST /jobs", _job())
+    # The CLI asks every second and prints every 5 s: 7 polls of QUEUED span two lines.
+    fake_api.answer("GET /jobs/7", *[_job()] * 7, _job(status="COMPLETED", done_samples=1000))
+    lines = fake_api.cli(*CREATE).stderr.splitlines()
+    queued = "Job 7 (nightly): 0.0% QUEUED 0/1,000 samples"
+    assert lines.count(queued) >= 2, lines
+    assert lines[-1] == "Job 7 (nightly): 100.0% COMPLETED 1,000/1,000 samples", lines
