@@ -13,6 +13,7 @@ from typing import Any
 
 from cli.common import client, confirm, emit, path_ref, s3_secret
 from cli.errors import CliError, UsageError
+from cli.output import one_line
 
 
 def cmd_project_create(args: argparse.Namespace) -> int:
@@ -178,7 +179,7 @@ def _import(args: argparse.Namespace) -> Any:
             f"objects, {state['progress_percent']} %"
         )
         if line != last and not args.json:
-            print(line, file=sys.stderr)
+            print(one_line(line, 1000), file=sys.stderr)
             last = line
         time.sleep(2)
         dataset = c.get(f"/datasets/{dataset['id']}")

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from cli.client import Client
 from cli.config import config_load
 from cli.errors import CliError
-from cli.output import print_json, print_record, print_table
+from cli.output import one_line, print_json, print_line, print_record, print_table
 
 
 class Interrupted(CliError):
@@ -74,7 +74,7 @@ def emit(
     elif fields is not None:
         print_record(data, fields, exact)
     else:
-        print(data.get("message", data) if isinstance(data, dict) else data)
+        print_line(str(data.get("message", data) if isinstance(data, dict) else data))
 
 
 def confirm(args: argparse.Namespace, question: str) -> None:
@@ -83,7 +83,7 @@ def confirm(args: argparse.Namespace, question: str) -> None:
     if not sys.stdin.isatty():
         raise CliError(f"{question} Refusing without confirmation: add --yes.")
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input(f"{one_line(question, 1000)} [y/N] ")
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):

@@ -11,7 +11,7 @@ from typing import Any
 from cli.client import Client
 from cli.common import Interrupted, client, confirm, emit, path_ref
 from cli.errors import CliError
-from cli.output import ProgressBar, duration, number
+from cli.output import ProgressBar, duration, number, print_line
 
 JOB_COLUMNS = [
     "id",
@@ -244,7 +244,7 @@ def cmd_job_stop(args: argparse.Namespace) -> int:
     if args.json:
         emit(args, job)
     else:
-        print(sentence)
+        print_line(sentence)
     return 0
 
 

@@ -25,7 +25,7 @@ from cli.client import Client
 from cli.common import Interrupted
 from cli.config import Config, config_save, host_problem
 from cli.errors import CliError, UsageError
-from cli.output import one_line
+from cli.output import one_line, print_line
 
 EXIT = """exit status:
   0    done
@@ -53,7 +53,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     config = Config(host=host, token=token.strip(), host_source="--host")
     me = Client(config).get("/me")
     path = config_save(config)
-    print(f"Logged in to {config.host} as {me.get('username')}; token saved in {path}.")
+    print_line(f"Logged in to {config.host} as {me.get('username')}; token saved in {path}.")
     return 0
 
 

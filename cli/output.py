@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+import unicodedata
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -15,10 +16,30 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
+# Format characters (bidi overrides and isolates, zero-width ones) and line or paragraph
+# separators: a terminal shows none of them, yet they reorder or hide what follows, so a
+# name from the server could make a line read as something it is not.
+_INVISIBLE = {"Cf", "Zl", "Zp"}
+
+
 def one_line(text: str, limit: int = 300) -> str:
-    """`text` as one line of printable characters (no terminal escapes), cut at `limit`."""
-    line = " ".join(_CONTROL.sub(" ", text).split())
+    """`text` as one line of printable characters, cut at `limit`: controls become spaces
+    (no terminal escapes), and invisible characters are shown as escapes (\\u202e)."""
+    text = _CONTROL.sub(" ", text)
+    if not text.isascii():  # ASCII has none of them: most text skips the loop
+        text = "".join(_escaped(c) if unicodedata.category(c) in _INVISIBLE else c for c in text)
+    line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def print_line(text: str) -> None:
+    """A sentence that holds text from the server (a name, a message), made safe to show."""
+    print(one_line(text, 10_000))
 
 
 def print_json(data: Any) -> None:
@@ -97,7 +118,7 @@ class ProgressBar:
     def __init__(
         self, label: str, enabled: bool = True, *, every: float = 5.0, at_once: bool = False
     ) -> None:
-        self.label = label
+        self.label = one_line(label)
         self.enabled = enabled
         self.live = sys.stderr.isatty()
         self.every = every
@@ -110,6 +131,7 @@ class ProgressBar:
         if not self.enabled:
             return
         share = min(max(done / total, 0.0), 1.0) if total else None
+        suffix = one_line(suffix)  # it may hold the server's words (a status)
         if self.live:
             if share is not None:
                 bar = "#" * int(share * 30)

@@ -1,7 +1,7 @@
 """What `batchstudio` prints, run as a subprocess against a fake API of canned JSON (a real
 job is too fast, too slow or too racy to hold in a given state): cut table cells, rounded
 figures beside settings as given, the bar's rate and ETA, the plain line of a job that
-does not move."""
+does not move, and server text that would spoof the terminal."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 import pty
 import subprocess
 import sys
+import unicodedata
 from typing import Any
 
+from cli.output import one_line
 from tests.cli.conftest import FakeApi
 from tests.conftest import ROOT
 
@@ -127,3 +129,44 @@ def test_without_a_terminal_a_job_that_does_not_move_is_still_reported(fake_api:
     queued = "Job 7 (nightly): 0.0% QUEUED 0/1,000 samples"
     assert lines.count(queued) >= 2, lines
     assert lines[-1] == "Job 7 (nightly): 100.0% COMPLETED 1,000/1,000 samples", lines
+
+
+SPOOF = "report\u202egnp.exe\u200b\u2066x\u2069\u2028y\u2029z\ufeff"
+
+
+def _spoofing(text: str) -> list[str]:
+    """The characters of `text` that change how a terminal shows what follows them."""
+    return [c for c in text if unicodedata.category(c) in ("Cf", "Zl", "Zp")]
+
+
+def test_one_line_escapes_format_characters_and_line_separators():
+    assert one_line(SPOOF) == ("report\\u202egnp.exe\\u200b\\u2066x\\u2069\\u2028y\\u2029z\\ufeff")
+    assert one_line("tag\U000e0041") == "tag\\U000e0041"
+    assert one_line("café ☕ 名前") == "café ☕ 名前"  # letters and symbols stay as they are
+
+
+def test_server_text_that_could_spoof_the_terminal_is_escaped(fake_api: FakeApi):
+    job = _job(name=SPOOF, status="RUNNING", error_message=f"bad {SPOOF}")
+    fake_api.answer("GET /jobs", [job])
+    fake_api.answer("GET /jobs/7", job)
+    fake_api.answer("POST /jobs/7/quit", job)
+    fake_api.answer("DELETE /jobs/7", {"message": f"Deleted job '{SPOOF}'."})
+    fake_api.answer("GET /jobs/8", {"message": f"No job '{SPOOF}'."}, status=404)
+    fake_api.answer("POST /jobs", _job(name=SPOOF, status="COMPLETED", done_samples=1000))
+    fake_api.answer("GET /me", {"username": SPOOF})
+    runs = {
+        "table": ["job", "list"],
+        "record": ["job", "info", "7"],
+        "sentence": ["job", "stop", "7"],
+        "message": ["job", "delete", "7", "--yes"],
+        "error": ["job", "info", "8"],
+        "progress": CREATE,
+        "login": ["login", "--host", fake_api.url, "--token", "bst_fake"],
+    }
+    shown = {}
+    for what, args in runs.items():
+        result = fake_api.cli(*args, check=False)
+        shown[what] = result.stdout + result.stderr
+    spoofed = {what: text for what, text in shown.items() if _spoofing(text)}
+    assert not spoofed
+    assert all("report\\u202egnp.exe\\u200b" in text for text in shown.values()), shown
