@@ -301,6 +301,12 @@ def test_job_window_details_card_shows_everything(owner_client, owner, project):
     assert 'data-open-dialog="delete-job-' in page
 
 
+def test_job_window_speed_is_grouped_and_rounded(owner_client, owner, project):
+    job = _job(owner, project, "fast run", total_samples=8_000_003, done_samples=8_000_003)
+    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "44,444.5 samples/s" in page  # 8,000,003 samples in 3 minutes
+
+
 def test_running_job_window_polls_and_offers_quit(owner_client, owner, project):
     job = _job(owner, project, "running", status="RUNNING")
     page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
