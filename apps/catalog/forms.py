@@ -127,6 +127,10 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in items]
 
 
+# Under a list of checkboxes Django's "This field is required." does not say which.
+CHOOSE_ML_APPS = "Choose at least one ML App the dataset serves."
+
+
 class _AddForm(forms.Form):
     name = NameField(max_length=ITEM_NAME_MAX_LENGTH)
     visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, initial="private")
@@ -147,7 +151,11 @@ class _AddForm(forms.Form):
 
 
 class ModelAddForm(_AddForm):
-    ml_app = forms.ModelChoiceField(label="ML App", queryset=MLApp.objects.none())
+    ml_app = forms.ModelChoiceField(
+        label="ML App",
+        queryset=MLApp.objects.none(),
+        error_messages={"required": "Choose the ML App the model serves."},
+    )
     field_order = ["name", "ml_app", "visibility", "description", "files", "folder"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -160,6 +168,7 @@ class DatasetAddForm(_AddForm):
         label="ML Apps it serves",
         queryset=MLApp.objects.none(),
         widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": CHOOSE_ML_APPS},
     )
     default_path = forms.CharField(
         label="Default path inside the dataset",
@@ -193,6 +202,7 @@ class DatasetImportForm(S3CredentialsForm):
         label="ML Apps it serves",
         queryset=MLApp.objects.none(),
         widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": CHOOSE_ML_APPS},
     )
     visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, initial="private")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)

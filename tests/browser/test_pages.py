@@ -71,7 +71,9 @@ def test_hubs_and_add_forms_put_each_box_beside_its_label(catalog, logged_in_pag
     # Refused: the message sits under the list of boxes, which keeps its layout.
     page.get_by_label("Name", exact=True).fill("nothing chosen")
     page.get_by_role("button", name="Add dataset").click()
-    expect(page.locator("#id_ml_apps-error")).to_be_visible()
+    expect(page.locator("#id_ml_apps-error")).to_have_text(
+        "Choose at least one ML App the dataset serves."
+    )
     assert_box_beside_its_label(group.get_by_label(ML_APPS[0]), ML_APPS[0])
     shot(page, "add-dataset-refused")
 
