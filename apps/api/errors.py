@@ -10,6 +10,9 @@ pydantic's own words ("String should have at most 1024 characters") are translat
 quoted input is escaped (`apps.core.text.shown`), and no answer carries a traceback. An
 exception in our own code is logged with its traceback and answered as a 500 that says
 only that.
+
+The OpenAI-compatible API (apps.openai_api.errors) answers in OpenAI's shape with the same
+sentences: it reads them from `schema_refusal`, `body_problem` and `body_refusal` here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
     RequestDataTooBig,
+    SuspiciousMultipartForm,
     TooManyFieldsSent,
     TooManyFilesSent,
 )
@@ -96,23 +100,26 @@ def _body(message: str, field: str | None = None, **extra: Any) -> dict[str, Any
     return {"message": message, "field": field, **extra}
 
 
-def _label(field: str | None) -> str:
+def _label(field: str | None, labels: Mapping[str, str]) -> str:
     if not field:
         return "request body"
     top = field.split(".")[0]
-    return _LABELS.get(top, top.replace("_", " "))
+    return labels.get(top, top.replace("_", " "))
 
 
 def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def validation_sentence(error: dict[str, Any], field: str | None) -> str:
+def validation_sentence(
+    error: dict[str, Any], field: str | None, *, labels: Mapping[str, str] = _LABELS
+) -> str:
     """One pydantic error as a sentence naming the field (never pydantic's own words,
-    which read "String should have at most 1024 characters")."""
+    which read "String should have at most 1024 characters"); `labels` names the fields
+    the way the API's documentation does."""
     kind = str(error.get("type", ""))
     ctx = error.get("ctx") or {}
-    label = _label(field)
+    label = _label(field, labels)
     the = f"The {label}"
     if kind == "missing":
         if not field:
@@ -167,7 +174,9 @@ def validation_sentence(error: dict[str, Any], field: str | None) -> str:
     return f"{the} is not valid."
 
 
-def _field_of(loc: list[Any]) -> str | None:
+def field_of(loc: list[Any]) -> str | None:
+    """The request field a pydantic error's `loc` names ("metadata.team"), or None for
+    the body as a whole."""
     # loc is (where, [body parameter,] field...): drop the first two by position, since a
     # field may itself be called "path" (the dataset path of POST /jobs).
     parts = [str(p) for p in loc]
@@ -178,24 +187,84 @@ def _field_of(loc: list[Any]) -> str | None:
     return ".".join(parts) or None
 
 
-def _body_problem(exc: BaseException | None) -> str | None:
-    """ninja wraps a body it cannot parse in HttpError(400); say what is wrong with it."""
+def json_problem(exc: BaseException) -> str:
+    """What is wrong with text that json.loads refused, to end a sentence ("The line …"):
+    never Python's own words ("Expecting value: line 1 column 1 (char 0)")."""
     if isinstance(exc, UnicodeDecodeError):
-        return "The request body is not UTF-8 text; send JSON (Content-Type: application/json)."
+        return "is not UTF-8 text"
     if isinstance(exc, json.JSONDecodeError):
-        return (
-            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column "
-            f"{exc.colno}); send one JSON object with Content-Type: application/json."
-        )
+        return f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
     if isinstance(exc, RecursionError):
-        return "The request body nests too deeply."
-    if exc is not None:
-        return "The request body could not be read as JSON."
-    return None
+        return "nests too deeply"
+    return "could not be read as JSON"
+
+
+def body_problem(exc: BaseException | None) -> str | None:
+    """ninja wraps a body it cannot parse in HttpError(400); say what is wrong with it."""
+    if exc is None:
+        return None
+    problem = f"The request body {json_problem(exc)}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{problem}; send JSON (Content-Type: application/json)."
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{problem}; send one JSON object with Content-Type: application/json."
+    return f"{problem}."
 
 
 def _mebibytes(size: int | None) -> str:
     return f"{(size or 0) / (1 << 20):,.1f} MiB"
+
+
+# Django's refusals to read a request: over a DATA_UPLOAD_* limit, or a multipart form its
+# parser gave up on. Left to Django they would be an HTML 400, or a 500 inside ninja.
+UNREAD_BODY: tuple[type[Exception], ...] = (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    MultiPartParserError,
+    SuspiciousMultipartForm,
+)
+
+
+def body_refusal(
+    exc: Exception,
+    *,
+    smaller: str = "e.g. fewer or shorter settings",
+    files: str = "send them as one zip or tar.gz archive",
+    files_field: str | None = "files",
+) -> ApiError:
+    """One of UNREAD_BODY as a 413 (over a limit) or a 400 (a form that cannot be read)
+    with a sentence; `smaller` and `files` advise what to send instead, in the words of the
+    API that answers, and `files_field` is its upload field."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return ApiError(
+            413,
+            f"The request is larger than the server accepts ({_mebibytes(limit)} of JSON or "
+            f"form fields); send less, {smaller}.",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return ApiError(413, f"The request has more than {limit:,} fields or query parameters.")
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return ApiError(413, f"The upload has more than {limit:,} files; {files}.", files_field)
+    return ApiError(400, "The multipart form could not be read; send it again (is it complete?).")
+
+
+def schema_refusal(exc: NinjaValidationError, *, labels: Mapping[str, str] = _LABELS) -> ApiError:
+    """ninja's validation errors as a 400: the first field's sentence, and every field's
+    under "errors" when more than one is at fault."""
+    sentences: dict[str, list[str]] = {}
+    for error in exc.errors:
+        field = field_of(list(error.get("loc", [])))
+        sentences.setdefault(field or "", []).append(
+            validation_sentence(error, field, labels=labels)
+        )
+    first_field = next(iter(sentences), "")
+    message = sentences[first_field][0] if sentences else "The request is not valid."
+    extra = {"errors": sentences} if len(sentences) > 1 else {}
+    return ApiError(400, message, first_field or None, **extra)
 
 
 def install_handlers(api: NinjaAPI) -> None:
@@ -210,44 +279,13 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(NinjaValidationError)
     def _schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-        sentences: dict[str, list[str]] = {}
-        for error in exc.errors:
-            field = _field_of(list(error.get("loc", [])))
-            sentences.setdefault(field or "", []).append(validation_sentence(error, field))
-        first_field = next(iter(sentences), "")
-        message = sentences[first_field][0] if sentences else "The request is not valid."
-        extra = {"errors": sentences} if len(sentences) > 1 else {}
-        return api.create_response(
-            request, _body(message, first_field or None, **extra), status=400
-        )
+        return _api_error(request, schema_refusal(exc))
 
-    @api.exception_handler(RequestDataTooBig)
-    def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        message = (
-            f"The request is larger than the server accepts ({_mebibytes(limit)} of JSON or "
-            "form fields); send less, e.g. fewer or shorter settings."
-        )
-        return api.create_response(request, _body(message), status=413)
+    def _unread(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return _api_error(request, body_refusal(exc))
 
-    @api.exception_handler(TooManyFieldsSent)
-    def _too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        message = f"The request has more than {limit:,} fields or query parameters."
-        return api.create_response(request, _body(message), status=413)
-
-    @api.exception_handler(TooManyFilesSent)
-    def _too_many_files(request: HttpRequest, exc: TooManyFilesSent) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-        message = (
-            f"The upload has more than {limit:,} files; send them as one zip or tar.gz archive."
-        )
-        return api.create_response(request, _body(message, "files"), status=413)
-
-    @api.exception_handler(MultiPartParserError)
-    def _multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
-        message = "The multipart form could not be read; send it again (is it complete?)."
-        return api.create_response(request, _body(message), status=400)
+    for kind in UNREAD_BODY:
+        api.exception_handler(kind)(_unread)
 
     @api.exception_handler(AuthenticationError)
     def _auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
@@ -275,7 +313,7 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        message = _body_problem(exc.__cause__) if exc.status_code == 400 else None
+        message = body_problem(exc.__cause__) if exc.status_code == 400 else None
         return api.create_response(request, _body(message or str(exc)), status=exc.status_code)
 
     @api.exception_handler(Exception)
