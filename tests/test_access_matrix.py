@@ -36,6 +36,7 @@ PUBLIC = {
     "openai:openapi-json",
     "openai:openapi-view",
     "openai:api-root",
+    "openai:no_such_endpoint",  # OpenAI's JSON 404 for any other address under /openai/v1/
 }
 
 # Which of the owner's objects fills a route's parameters (a tuple: one per parameter).

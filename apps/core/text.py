@@ -43,6 +43,12 @@ def shown(value: object, *, limit: int = _SHOWN_LIMIT) -> str:
     return text + "…" if cut else text
 
 
+def storable(text: str) -> bool:
+    """Whether every database can store `text`: no NUL byte (PostgreSQL refuses it) and no
+    lone surrogate (which is no UTF-8 at all)."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def name_problem(name: str, *, what: str = "name", max_length: int | None = None) -> str | None:
     """Why `name` cannot be used as `what`, or None. The one check for every name a user
     gives, in the forms, the services and the API alike."""

@@ -7,27 +7,25 @@ api_key=<a BatchStudio API token>)`. Errors have OpenAI's shape,
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import File, Form, NinjaAPI, Query, Schema
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
+from ninja.schema import DjangoGetter
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 
 from apps.api.auth import TokenAuth, request_user
 from apps.catalog.selectors import models_visible_to
 from apps.core.storage import storage_root
-from apps.openai_api import files, services
+from apps.core.text import shown
+from apps.openai_api import errors, files, services
 from apps.openai_api.errors import Refused
-from apps.openai_api.models import OpenAIBatch, OpenAIFile
+from apps.openai_api.models import FilePurpose, OpenAIBatch, OpenAIFile, public_id_like
 from apps.openai_api.objects import batch_object, file_object, model_object, outputs_due
 from apps.openai_api.validation import ENDPOINTS
-
-log = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="BatchStudio OpenAI-compatible Batch API",
@@ -37,86 +35,18 @@ api = NinjaAPI(
     urls_namespace="openai",
     docs_url="/docs",
 )
-
-
-def _error(
-    request: HttpRequest,
-    status: int,
-    message: str,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-) -> HttpResponse:
-    kind = {
-        401: "authentication_error",
-        404: "invalid_request_error",
-        413: "invalid_request_error",
-    }.get(status, "invalid_request_error" if status < 500 else "server_error")
-    return api.create_response(
-        request,
-        {"error": {"message": message, "type": kind, "param": param, "code": code}},
-        status=status,
-    )
-
-
-@api.exception_handler(Refused)
-def _refused(request: HttpRequest, exc: Refused) -> HttpResponse:
-    return _error(request, exc.status, exc.message, param=exc.param)
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return _error(
-        request,
-        401,
-        "Missing or invalid API key: send a BatchStudio API token as 'Authorization: Bearer "
-        "<token>' (Account → API tokens).",
-        code="invalid_api_key",
-    )
-
-
-@api.exception_handler(NinjaValidationError)
-def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    first = exc.errors[0] if exc.errors else {}
-    where = [
-        str(part)
-        for part in first.get("loc", ())
-        if part not in ("body", "query", "form", "file", "path")
-    ]
-    param = where[0] if where else None
-    reason = str(first.get("msg", "is not valid")).rstrip(".")
-    named = f"'{param}'" if param else "The request"
-    return _error(request, 400, f"{named}: {reason[:1].lower()}{reason[1:]}.", param=param)
-
-
-@api.exception_handler(Http404)
-def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return _error(request, 404, str(exc) or "Not found.")
-
-
-@api.exception_handler(HttpError)
-def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return _error(request, exc.status_code, str(exc))
-
-
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return _error(request, 413, "The request body is too large.")
-
-
-@api.exception_handler(Exception)
-def _crash(request: HttpRequest, exc: Exception) -> HttpResponse:
-    log.exception("OpenAI API error on %s", request.path)
-    return _error(request, 500, "The server failed on this request; it is logged.")
+errors.install_handlers(api)
 
 
 # --- files ---------------------------------------------------------------------------
 
 
 def _file(request: HttpRequest, file_id: str) -> OpenAIFile:
-    found = OpenAIFile.objects.filter(owner=request_user(request), public_id=file_id).first()
+    found = None
+    if public_id_like(file_id):
+        found = OpenAIFile.objects.filter(owner=request_user(request), public_id=file_id).first()
     if found is None:
-        raise Http404(f"No file '{file_id[:100]}'.")
+        raise Http404(f"No file '{shown(file_id, limit=100)}'.")
     return found
 
 
@@ -139,9 +69,13 @@ def _page(
 ) -> dict[str, Any]:
     """One page of a cursor list: the objects after the one named `after`, OpenAI's way."""
     if after:
-        anchor = rows.filter(public_id=after).values_list("pk", flat=True).first()
+        anchor = None
+        if public_id_like(after):
+            anchor = rows.filter(public_id=after).values_list("pk", flat=True).first()
         if anchor is None:
-            raise Refused(400, f"'after' names no object of this list ({after[:100]}).", "after")
+            raise Refused(
+                400, f"'after' names no object of this list ({shown(after, limit=100)}).", "after"
+            )
         rows = rows.filter(pk__lt=anchor) if descending else rows.filter(pk__gt=anchor)
     items = list(rows.order_by("-pk" if descending else "pk")[: limit + 1])
     data = [render(item) for item in items[:limit]]
@@ -162,7 +96,9 @@ def file_list(request: HttpRequest, query: Query[FileList]) -> dict[str, Any]:
         raise Refused(400, "'order' must be asc or desc.", "order")
     rows = OpenAIFile.objects.filter(owner=request_user(request))
     if query.purpose:
-        rows = rows.filter(purpose=query.purpose)
+        # An unknown purpose lists nothing, as at OpenAI; it never reaches the database.
+        known = query.purpose in FilePurpose.values
+        rows = rows.filter(purpose=query.purpose) if known else rows.none()
     return _page(rows, query.after, query.limit, file_object, descending=query.order == "desc")
 
 
@@ -176,7 +112,7 @@ def file_content(request: HttpRequest, file_id: str) -> HttpResponseBase:
     found = _file(request, file_id)
     path = storage_root() / found.path
     if not path.is_file():
-        raise Http404(f"The content of '{file_id}' is no longer on the storage.")
+        raise Http404(f"The content of '{shown(file_id)}' is no longer on the storage.")
     return FileResponse(
         path.open("rb"), content_type="application/octet-stream", filename=found.filename
     )
@@ -193,20 +129,34 @@ def file_remove(request: HttpRequest, file_id: str) -> dict[str, Any]:
 
 
 class BatchIn(Schema):
+    # Fields OpenAI added later (output_expires_after) are ignored, not refused, so that a
+    # newer SDK still works.
     input_file_id: str
     endpoint: str
     completion_window: str
     metadata: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        # ninja's Schema reads attributes (through its DjangoGetter), so `[1, 2]` would
+        # read as "input_file_id is missing": say that the body is not an object.
+        sent = data._obj if isinstance(data, DjangoGetter) else data
+        if not isinstance(sent, dict):
+            raise PydanticCustomError("dict_type", "the body must be a JSON object")
+        return data
+
 
 def _batch(request: HttpRequest, batch_id: str) -> OpenAIBatch:
-    found = (
-        OpenAIBatch.objects.select_related("job", "output_file", "error_file")
-        .filter(owner=request_user(request), public_id=batch_id)
-        .first()
-    )
+    found = None
+    if public_id_like(batch_id):
+        found = (
+            OpenAIBatch.objects.select_related("job", "output_file", "error_file")
+            .filter(owner=request_user(request), public_id=batch_id)
+            .first()
+        )
     if found is None:
-        raise Http404(f"No batch '{batch_id[:100]}'.")
+        raise Http404(f"No batch '{shown(batch_id, limit=100)}'.")
     outputs_due(found)
     return found
 

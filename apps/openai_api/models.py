@@ -16,13 +16,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(12)}"
 
 
+PUBLIC_ID_MAX_LENGTH = 40
+
+
+def public_id_like(value: str) -> bool:
+    """Whether `value` could be one of our ids. Anything else is "not found" before any
+    query: PostgreSQL refuses a NUL byte in a query, and a megabyte of text is no id."""
+    return 0 < len(value) <= PUBLIC_ID_MAX_LENGTH and "\x00" not in value
+
+
 class FilePurpose(models.TextChoices):
     BATCH = "batch", "batch"
     BATCH_OUTPUT = "batch_output", "batch_output"
 
 
 class OpenAIFile(models.Model):
-    public_id = models.CharField(max_length=40, unique=True)
+    public_id = models.CharField(max_length=PUBLIC_ID_MAX_LENGTH, unique=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="openai_files"
     )
@@ -40,7 +49,7 @@ class OpenAIFile(models.Model):
 
 
 class OpenAIBatch(models.Model):
-    public_id = models.CharField(max_length=40, unique=True)
+    public_id = models.CharField(max_length=PUBLIC_ID_MAX_LENGTH, unique=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="openai_batches"
     )

@@ -20,14 +20,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.services import membership_ensure
+from apps.api.resolve import ref_id
 from apps.catalog.models import Dataset, MLApp, MLModel, Visibility
 from apps.catalog.selectors import models_visible_to
 from apps.core.storage import storage_root
-from apps.core.text import shown
+from apps.core.text import name_problem, shown, storable
 from apps.jobs.models import Job
 from apps.jobs.services import JobSpec, job_quit, job_settings_check, job_submit
 from apps.openai_api.errors import Refused
-from apps.openai_api.models import FilePurpose, OpenAIBatch, OpenAIFile, new_id
+from apps.openai_api.models import FilePurpose, OpenAIBatch, OpenAIFile, new_id, public_id_like
 from apps.openai_api.outputs import batch_outputs_write
 from apps.openai_api.validation import ENDPOINTS, read_batch_input
 from apps.projects.models import Project
@@ -35,7 +36,10 @@ from apps.projects.services import project_create
 from worker.runners.textgen import TextGeneration
 
 DEFAULT_PROJECT = "OpenAI batches"
+# OpenAI's limits on metadata: 16 pairs, keys of 64 characters, values of 512.
 METADATA_KEYS = 16
+METADATA_KEY_MAX_LENGTH = 64
+METADATA_VALUE_MAX_LENGTH = 512
 
 
 # --- batches -------------------------------------------------------------------------
@@ -44,9 +48,12 @@ METADATA_KEYS = 16
 def _project_for(user: Any, name: str | None) -> Project:
     projects = Project.objects.filter(organization=membership_ensure(user).organization)
     if name:
-        project = projects.filter(name=name).first() or (
-            projects.filter(pk=int(name)).first() if name.isdigit() else None
-        )
+        project = None
+        if "\x00" not in name:  # PostgreSQL refuses a NUL byte in a query
+            pk = ref_id(name)
+            project = projects.filter(name=name).first() or (
+                projects.filter(pk=pk).first() if pk is not None else None
+            )
         if project is None:
             raise Refused(
                 404, f"No project '{shown(name)}' in your organization.", "BatchStudio-Project"
@@ -63,20 +70,35 @@ def _project_for(user: Any, name: str | None) -> Project:
 
 
 def _metadata_check(metadata: dict[str, Any] | None) -> dict[str, str]:
+    """OpenAI's rules for metadata, and ours for a key (a name: one line of visible text,
+    so that a bidi control cannot make it read as another) and for a value (text that any
+    database can store)."""
     metadata = metadata or {}
     if len(metadata) > METADATA_KEYS:
         raise Refused(400, f"'metadata' holds at most {METADATA_KEYS} keys.", "metadata")
     for key, value in metadata.items():
-        if not isinstance(value, str) or len(key) > 64 or len(value) > 512:
+        problem = name_problem(key, what="metadata key", max_length=METADATA_KEY_MAX_LENGTH)
+        if problem:
+            raise Refused(400, problem, "metadata")
+        the = f"The metadata value of '{shown(key)}'"
+        if not isinstance(value, str):
+            raise Refused(400, f"{the} must be a string.", "metadata")
+        if len(value) > METADATA_VALUE_MAX_LENGTH:
+            raise Refused(
+                400, f"{the} is longer than {METADATA_VALUE_MAX_LENGTH} characters.", "metadata"
+            )
+        if not storable(value):
             raise Refused(
                 400,
-                "'metadata' maps keys of up to 64 characters to strings of up to 512.",
+                f"{the} holds a NUL byte or a lone surrogate, which cannot be stored.",
                 "metadata",
             )
     return dict(metadata)
 
 
 def _model_for(user: Any, app: MLApp, name: str) -> MLModel | None:
+    if "\x00" in name:  # no model's name; PostgreSQL refuses it in a query
+        return None
     found = models_visible_to(user).filter(ml_app=app, name=name)
     # A user's own model of that name wins over the organization's and the platform's.
     return found.filter(owner=user).first() or found.first()
@@ -100,7 +122,9 @@ def batch_create(
     if completion_window != "24h":
         raise Refused(400, "'completion_window' must be 24h.", "completion_window")
     metadata = _metadata_check(metadata)
-    source = OpenAIFile.objects.filter(owner=user, public_id=input_file_id).first()
+    source = None
+    if public_id_like(input_file_id):
+        source = OpenAIFile.objects.filter(owner=user, public_id=input_file_id).first()
     if source is None:
         raise Refused(404, f"No file '{shown(input_file_id)}'.", "input_file_id")
     if source.purpose != FilePurpose.BATCH:

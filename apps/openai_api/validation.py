@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from apps.api.errors import json_problem
+from apps.core.text import name_problem, shown
 from worker.runners import SampleFailure
 from worker.runners.embeddings import TextEmbeddings, request_inputs
 from worker.runners.generation import GenerationParams, parse_request
@@ -107,8 +109,18 @@ def _body_check(endpoint: str, body: dict[str, Any]) -> None:
             raise _Refused("invalid_request", "A completions request needs 'prompt' (one string).")
         checked = parse_request(json.dumps(body), GenerationParams())
     if isinstance(checked, SampleFailure):
-        reason = checked.reason.removeprefix("bad request: ")
+        reason = shown(checked.reason.removeprefix("bad request: "), limit=300)
         raise _Refused("invalid_request", reason[:1].upper() + reason[1:] + ".")
+
+
+def _encodable(obj: Any) -> bool:
+    """Whether `obj` can be written as UTF-8: json.loads turns an escaped lone surrogate
+    ("\\ud800") into a character no UTF-8 file can hold."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _payload(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -127,27 +139,34 @@ def _check_line(
         raise _Refused("line_too_long", f"The line is longer than {MAX_LINE_BYTES >> 20} MB.")
     try:
         obj = json.loads(raw)
-    except ValueError as exc:
-        raise _Refused("invalid_json", f"The line is not valid JSON ({exc}).") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8 is a ValueError too
+        raise _Refused("invalid_json", f"The line {json_problem(exc)}.") from None
+    if (b"\\ud" in raw or b"\\uD" in raw) and not _encodable(obj):
+        raise _Refused(
+            "invalid_json",
+            "The line holds an escaped lone surrogate (\\ud800 to \\udfff without its pair), "
+            "which is not text.",
+        )
     if not isinstance(obj, dict):
         raise _Refused("invalid_request", "The line must be a JSON object.")
     custom_id = obj.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
         raise _Refused("missing_custom_id", "The line has no 'custom_id' string.")
     try:
-        if len(custom_id) > MAX_CUSTOM_ID:
-            raise _Refused(
-                "invalid_custom_id", f"'custom_id' is longer than {MAX_CUSTOM_ID} characters."
-            )
+        # A custom_id is a name: one line of visible text, which the error file and the
+        # messages can quote without a bidi control turning it into another.
+        if problem := name_problem(custom_id, what="custom_id", max_length=MAX_CUSTOM_ID):
+            raise _Refused("invalid_custom_id", problem)
         if custom_id in seen:
             raise _Refused(
-                "duplicate_custom_id", f"The custom_id '{custom_id}' is used by an earlier line."
+                "duplicate_custom_id",
+                f"The custom_id '{shown(custom_id)}' is used by an earlier line.",
             )
         seen.add(custom_id)
         if obj.get("method") != "POST":
             raise _Refused("invalid_method", "'method' must be POST.")
         if obj.get("url") != endpoint:
-            url = str(obj.get("url"))[:100]
+            url = shown(obj.get("url"), limit=100)
             raise _Refused(
                 "invalid_url", f"The line's url ({url}) is not the batch's endpoint ({endpoint})."
             )
@@ -160,7 +179,8 @@ def _check_line(
         if batch_model and model != batch_model:
             raise _Refused(
                 "model_mismatch",
-                f"The body's model '{model[:150]}' is not the batch's model '{batch_model}' "
+                f"The body's model '{shown(model, limit=150)}' is not the batch's model "
+                f"'{shown(batch_model)}' "
                 "(one model a batch).",
             )
         _body_check(endpoint, body)
