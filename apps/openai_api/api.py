@@ -22,7 +22,7 @@ from apps.catalog.selectors import models_visible_to
 from apps.core.storage import storage_root
 from apps.core.text import shown
 from apps.openai_api import errors, files, services
-from apps.openai_api.errors import Refused
+from apps.openai_api.errors import BODY_ERRORS, ERRORS, Refused
 from apps.openai_api.models import FilePurpose, OpenAIBatch, OpenAIFile, public_id_like
 from apps.openai_api.objects import batch_object, file_object, model_object, outputs_due
 from apps.openai_api.validation import ENDPOINTS
@@ -50,7 +50,13 @@ def _file(request: HttpRequest, file_id: str) -> OpenAIFile:
     return found
 
 
-@api.post("/files")
+# The objects are OpenAI's (apps.openai_api.objects); the schema says only that they are
+# JSON objects, and which refusals each endpoint may answer.
+OBJECT: dict[int, Any] = {200: dict[str, Any], **ERRORS}
+BODY_OBJECT: dict[int, Any] = {200: dict[str, Any], **BODY_ERRORS}
+
+
+@api.post("/files", response=BODY_OBJECT)
 def file_upload(
     request: HttpRequest, file: File[UploadedFile], purpose: Form[str]
 ) -> dict[str, Any]:
@@ -88,7 +94,7 @@ def _page(
     }
 
 
-@api.get("/files")
+@api.get("/files", response=OBJECT)
 def file_list(request: HttpRequest, query: Query[FileList]) -> dict[str, Any]:
     if not 1 <= query.limit <= 10000:
         raise Refused(400, "'limit' must be between 1 and 10000.", "limit")
@@ -102,12 +108,25 @@ def file_list(request: HttpRequest, query: Query[FileList]) -> dict[str, Any]:
     return _page(rows, query.after, query.limit, file_object, descending=query.order == "desc")
 
 
-@api.get("/files/{file_id}")
+@api.get("/files/{file_id}", response=OBJECT)
 def file_get(request: HttpRequest, file_id: str) -> dict[str, Any]:
     return file_object(_file(request, file_id))
 
 
-@api.get("/files/{file_id}/content")
+@api.get(
+    "/files/{file_id}/content",
+    response=ERRORS,
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file's bytes",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
 def file_content(request: HttpRequest, file_id: str) -> HttpResponseBase:
     found = _file(request, file_id)
     path = storage_root() / found.path
@@ -118,7 +137,7 @@ def file_content(request: HttpRequest, file_id: str) -> HttpResponseBase:
     )
 
 
-@api.delete("/files/{file_id}")
+@api.delete("/files/{file_id}", response=OBJECT)
 def file_remove(request: HttpRequest, file_id: str) -> dict[str, Any]:
     found = _file(request, file_id)
     files.file_delete(file=found)
@@ -161,7 +180,8 @@ def _batch(request: HttpRequest, batch_id: str) -> OpenAIBatch:
     return found
 
 
-@api.post("/batches")
+# 409: the job could not be submitted (apps.openai_api.services._job_submit).
+@api.post("/batches", response={**BODY_OBJECT, 409: errors.ErrorOut})
 def batch_create(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     batch = services.batch_create(
         user=request_user(request),
@@ -174,12 +194,12 @@ def batch_create(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     return batch_object(batch)
 
 
-@api.get("/batches/{batch_id}")
+@api.get("/batches/{batch_id}", response=OBJECT)
 def batch_get(request: HttpRequest, batch_id: str) -> dict[str, Any]:
     return batch_object(_batch(request, batch_id))
 
 
-@api.post("/batches/{batch_id}/cancel")
+@api.post("/batches/{batch_id}/cancel", response=OBJECT)
 def batch_cancel(request: HttpRequest, batch_id: str) -> dict[str, Any]:
     return batch_object(services.batch_cancel(batch=_batch(request, batch_id)))
 
@@ -189,7 +209,7 @@ class BatchList(Schema):
     limit: int = 20
 
 
-@api.get("/batches")
+@api.get("/batches", response=OBJECT)
 def batch_list(request: HttpRequest, query: Query[BatchList]) -> dict[str, Any]:
     if not 1 <= query.limit <= 100:
         raise Refused(400, "'limit' must be between 1 and 100.", "limit")
@@ -202,7 +222,7 @@ def batch_list(request: HttpRequest, query: Query[BatchList]) -> dict[str, Any]:
 # --- models --------------------------------------------------------------------------
 
 
-@api.get("/models")
+@api.get("/models", response=OBJECT)
 def model_list(request: HttpRequest) -> dict[str, Any]:
     apps = set(ENDPOINTS.values())
     rows = (

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -38,6 +38,23 @@ _LABELS = {
     "after": "'after' cursor",
 }
 _UPLOAD_PARTS = ("file", "form")
+
+
+class ErrorDetail(Schema):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# The refusals every endpoint may answer, for the OpenAPI schema (the handlers below say
+# when); an endpoint that reads a body or a form may also answer 413.
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut}
+BODY_ERRORS: dict[int, Any] = {**ERRORS, 413: ErrorOut}
 
 
 class Refused(Exception):
