@@ -203,6 +203,7 @@ PURE = (
     "worker.parquet",
     "worker.quality",
     "worker.synth",
+    "worker.reasons",
 )
 
 
