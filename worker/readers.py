@@ -109,6 +109,18 @@ def _units(path: DataPath) -> list[tuple[DataPath, str]]:
     return [(path, kind)]
 
 
+def sole_file(folder: Path) -> str | None:
+    """The path, relative to `folder`, of the only readable file in it, or None.
+
+    A dataset of one file means that file: a lone headlines.txt is read one sample a line,
+    as a user who uploads it expects, not as one document of a folder.
+    """
+    files = _folder_files(folder) if folder.is_dir() else []
+    if len(files) != 1 or not isinstance(files[0], Path):
+        return None
+    return files[0].relative_to(folder).as_posix()
+
+
 def _count_unit(path: DataPath, kind: str) -> int:
     if kind in ("document", "audio"):
         return 1

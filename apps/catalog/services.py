@@ -27,7 +27,7 @@ from apps.core.storage import UnsafePathError, safe_join, storage_root
 from apps.core.text import name_problem, shown
 from apps.exports import secret_store
 from apps.jobs.models import ACTIVE_STATUSES, Job
-from worker.readers import DatasetReadError, count_samples
+from worker.readers import DatasetReadError, count_samples, sole_file
 from worker.runners.plugin import MLAppPlugin
 from worker.runners.registry import PLUGINS
 
@@ -222,6 +222,7 @@ def dataset_add(
         raise ValidationError({"ml_apps": ["Choose at least one ML App this dataset serves."]})
     path, staging = source_prepare(kind="datasets", uploads=uploads, folder=folder)
     try:
+        default_path = default_path.strip() or sole_file(path) or ""
         try:
             data_path = safe_join(path, default_path)
             info = count_samples(data_path)

@@ -114,6 +114,27 @@ def test_dataset_upload_detects_format_and_counts(owner, sentiment_app):
     assert [s["text"] for s in preview["samples"]] == ["great stuff", "awful service", "fine"]
 
 
+def test_a_dataset_of_one_file_defaults_to_it_and_reads_its_lines(owner, sentiment_app):
+    lone = dataset_add(
+        user=owner,
+        name="headlines",
+        ml_apps=[sentiment_app],
+        uploads=[SimpleUploadedFile("headlines.txt", b"Shares jumped.\nThe stock slid.\n")],
+    )
+    assert lone.default_path == "headlines.txt"
+    assert lone.sample_count == 2 and lone.data_format == "lines"
+    two = dataset_add(
+        user=owner,
+        name="two-documents",
+        ml_apps=[sentiment_app],
+        uploads=[
+            SimpleUploadedFile("a.txt", b"First document.\nStill the first.\n"),
+            SimpleUploadedFile("b.txt", b"Second document.\n"),
+        ],
+    )
+    assert two.default_path == "" and two.sample_count == 2  # one document a file
+
+
 def test_dataset_labels_file_is_recognised(owner, catalog):
     app = MLApp.objects.get(key="document-classification")
     files = {"docs/a.txt": "about stars", "docs/b.txt": "about genes", "labels.txt": "astro\nbio\n"}

@@ -86,7 +86,7 @@ def test_a_name_with_a_path_or_nul_lands_as_its_last_part_inside_the_dataset(
     assert response.status_code == (302 if door == "web" else 201), response.content[:2000]
     dataset = Dataset.objects.get(name="uploaded")
     assert _stored_files(dataset) == ["x.txt"]
-    assert dataset.sample_count == 1  # a .txt in a folder is one document
+    assert dataset.default_path == "x.txt" and dataset.sample_count == 2  # its lines
     files_watch.assert_only_under(f"storage/{dataset.folder}/")
     assert files_watch.new_in_tmp(["x.txt"]) == set()
     assert not (storage_root().parent / "x.txt").exists()
