@@ -107,13 +107,13 @@ def shard_run(shard_id: int, *, task_id: str = "") -> str | None:
         _shard_fail(shard, progress, user_message(exc))
         status = None
     except OSError as exc:
-        if not Job.objects.filter(pk=job.pk).exists():
+        if _cleared_if_deleted(job):
             return None  # deleted while running: its folder went away under the shard
         log.exception("shard %s of job %s: file error", shard.index, job.pk)
         _shard_fail(shard, progress, os_message(exc))
         status = None
     except Exception as exc:
-        if not Job.objects.filter(pk=job.pk).exists():
+        if _cleared_if_deleted(job):
             return None  # deleted while running: nothing left to report to
         log.exception("shard %s of job %s crashed", shard.index, job.pk)
         _shard_fail(
@@ -128,6 +128,19 @@ def shard_run(shard_id: int, *, task_id: str = "") -> str | None:
             return None
     job_maybe_finalize(job.pk)
     return status
+
+
+def _cleared_if_deleted(job: Job) -> bool:
+    """Whether the job was deleted; if so, remove whatever this shard wrote of its folder.
+
+    Delete quits the job, removes its row, then its folder; a shard still writing can land
+    a file after that removal (or make it fail, as rmtree cannot remove a folder that gains
+    a file meanwhile), so the shard, as the last writer, looks again and clears up.
+    """
+    if Job.objects.filter(pk=job.pk).exists():
+        return False
+    shutil.rmtree(results_dir(job), ignore_errors=True)
+    return True
 
 
 def _shard_fail(shard: JobShard, progress: Progress, message: str) -> None:
@@ -193,6 +206,8 @@ def _shard_process(job: Job, shard: JobShard, progress: Progress) -> str | None:
         return None
     for tmp, target in zip(tmps, published, strict=True):
         os.replace(tmp, target)
+    if _cleared_if_deleted(job):
+        return None  # deleted while we published: its removal of the folder may have come first
     return ShardStatus.DONE if complete else ShardStatus.STOPPED
 
 
