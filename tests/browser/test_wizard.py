@@ -140,6 +140,8 @@ def test_wizard_walks_every_step_of_the_reference(
     dhub.get_by_label("Platform").uncheck()
     expect(dhub.get_by_test_id("hub-empty")).to_be_visible()
     dhub.get_by_label("Platform").check()
+    # The list comes back over HTMX; a click before it lands is undone by the swap.
+    expect(dhub.get_by_test_id("hub-list")).to_contain_text("finance_sentiment")
     dhub.get_by_role("button", name="Use dataset").click()
     expect(dhub.get_by_text("Choose a dataset in the list first.")).to_be_visible()
     dhub.get_by_label("finance_sentiment").check()
